@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh clone: `make search` and `make test`.
+# Both create .venv/ at the repo root when it is missing and install the project into it,
+# pinned by constraints.txt (the versions tested together).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: search test lint format bench clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
+	@touch $(STAMP)
+
+search: $(STAMP)
+	$(VENV)/bin/nas-search $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) experiments/bench_net2net.py
+
+clean-venv:
+	rm -rf $(VENV)

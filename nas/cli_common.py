@@ -1,0 +1,169 @@
+"""Helpers shared by the Hydra command-line apps: config -> objects, and one-line errors.
+
+Only CLI modules import Hydra/OmegaConf; the library below them takes plain Python values.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line naming what is wrong, drop the empty Hydra run folder, exit non-zero."""
+    _remove_empty_run_dir()
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _remove_empty_run_dir() -> None:
+    """Hydra makes the run folder before the app starts; a run that failed on its input
+    leaves nothing behind, so remove it when it holds only Hydra's own bookkeeping."""
+    if not HydraConfig.initialized():
+        return
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if not run_dir.is_dir():
+        return
+    own = {".hydra", f"{HydraConfig.get().job.name}.log"}
+    if all(entry.name in own for entry in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input rather than a bug."""
+    errors: list[type[BaseException]] = [ValueError, FileNotFoundError, KeyError]
+    try:
+        from nas.net2net import Net2NetError
+
+        errors.append(Net2NetError)
+    except ImportError:  # pragma: no cover - net2net always ships with the package
+        pass
+    return tuple(errors)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a CLI body; a user error becomes `error: ...` on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InstantiationException as exc:
+            cause = _root_cause(exc)
+            fail(_one_line(cause))
+        except user_errors() as exc:
+            fail(_one_line(exc))
+
+    return wrapper
+
+
+def to_plain(cfg: Any) -> Any:
+    """A resolved plain-Python copy of a config node (dicts, lists, scalars)."""
+    if OmegaConf.is_config(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def instantiate_data(cfg: DictConfig) -> Any:
+    """Build the configured data set (a nas.data.DataBundle)."""
+    return instantiate(cfg.data, _convert_="all")
+
+
+def instantiate_model(cfg: DictConfig, data: Any) -> Any:
+    """Build the configured model for the data set's input shape and class count."""
+    return instantiate(
+        cfg.model,
+        _convert_="all",
+        input_shape=tuple(data.input_shape),
+        num_classes=int(data.num_classes),
+    )
+
+
+def model_kwargs(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """The seed model's registry name and JSON-serializable keyword arguments."""
+    spec = to_plain(cfg.model)
+    spec.pop("_target_", None)
+    spec.pop("_convert_", None)
+    name = spec.pop("name")
+    spec.pop("checkpoint", None)
+    return name, spec
+
+
+def _positive(value: Any, field: str, kind: type) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        fail(f"{field} must be a positive {kind.__name__} or null (got {value!r})")
+    return kind(value)
+
+
+def budget_from(train_cfg: DictConfig, prefix: str = "train") -> Any:
+    """A nas.train.Budget from `epochs`, `max_steps`, `max_seconds`, each checked for > 0."""
+    from nas.train import Budget
+
+    epochs = _positive(train_cfg.get("epochs"), f"{prefix}.epochs", int)
+    steps = _positive(train_cfg.get("max_steps"), f"{prefix}.max_steps", int)
+    seconds = _positive(train_cfg.get("max_seconds"), f"{prefix}.max_seconds", float)
+    if epochs is None and steps is None and seconds is None:
+        fail(f"{prefix}: set at least one budget of epochs, max_steps or max_seconds")
+    return Budget(epochs=epochs, steps=steps, seconds=seconds)
+
+
+def train_kwargs(train_cfg: DictConfig, prefix: str = "train") -> dict[str, Any]:
+    """Keyword arguments for nas.train.train built from the `train` config group."""
+    scheduler_cfg = train_cfg.get("scheduler")
+    return {
+        "optimizer": instantiate(train_cfg.optimizer),
+        "scheduler": instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
+        "budget": budget_from(train_cfg, prefix),
+        "device": str(train_cfg.get("device", "auto")),
+        "amp": bool(train_cfg.get("amp", True)),
+        "channels_last": bool(train_cfg.get("channels_last", True)),
+        "progress": bool(train_cfg.get("progress", True)),
+    }
+
+
+def check_group_choices(argv: list[str], config_dir: str = CONFIG_DIR) -> None:
+    """Refuse `group=option` overrides naming a config file that does not exist.
+
+    Hydra would report this too, over several lines with a hint about stack traces; this
+    gives the one line a user needs before Hydra starts (and before it makes a run folder).
+    """
+    root = Path(config_dir)
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        group = root / key
+        if "." in key or "/" in key or not group.is_dir() or value in ("", "null"):
+            continue
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        if value not in options:
+            print(
+                f"error: {key}: unknown option {value!r}; choose one of: {', '.join(options)}",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)

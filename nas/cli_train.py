@@ -1,0 +1,101 @@
+"""`nas-train`: train one model on one data set, print its val and test accuracy.
+
+nas-train data=digits model=cnn2d train.epochs=5
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from nas.cli_common import (
+    check_group_choices,
+    guarded,
+    instantiate_data,
+    instantiate_model,
+    model_kwargs,
+    train_kwargs,
+)
+
+
+def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> None:
+    """Write weights and a JSON description; each file appears whole or not at all."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "model.pt.tmp"
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, run_dir / "model.pt")
+    tmp_json = run_dir / "model.json.tmp"
+    tmp_json.write_text(json.dumps({"model": spec, **metrics}, indent=2))
+    os.replace(tmp_json, run_dir / "model.json")
+
+
+@guarded
+def run(cfg: DictConfig) -> dict:
+    """Train the configured model; returns the reported metrics."""
+    from nas.train import evaluate, train
+
+    kwargs = train_kwargs(cfg.train)
+    data = instantiate_data(cfg)
+    torch.manual_seed(int(cfg.seed))
+    model = instantiate_model(cfg, data)
+    result = train(model, data, seed=int(cfg.seed), **kwargs)
+    device = next(model.parameters()).device
+    val_loss, val_acc = evaluate(model, data.val, device=str(device))
+    test_loss, test_acc = evaluate(model, data.test, device=str(device))
+    params = sum(p.numel() for p in model.parameters())
+    metrics = {
+        "status": result.status,
+        "message": result.message,
+        "epochs": len(result.curve),
+        "params": params,
+        "val_acc": val_acc,
+        "test_acc": test_acc,
+        "val_loss": val_loss,
+        "test_loss": test_loss,
+        "seconds": result.seconds,
+    }
+    name, model_kw = model_kwargs(cfg)
+    table = Table(title=f"nas-train: {name} on {data.name}")
+    for column in ("status", "epochs", "params", "val acc", "test acc", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        result.status,
+        str(len(result.curve)),
+        f"{params:,}",
+        f"{val_acc:.4f}",
+        f"{test_acc:.4f}",
+        f"{result.seconds:.1f}",
+    )
+    Console().print(table)
+    if result.status == "diverged":
+        Console(stderr=True).print(f"[yellow]warning:[/] {result.message}")
+    if cfg.get("save", True) and HydraConfig.initialized():
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        _save(run_dir, model, {"name": name, "kwargs": model_kw}, metrics)
+        print(f"saved: {run_dir / 'model.pt'}")
+    print(f"val_acc={val_acc:.4f} test_acc={test_acc:.4f}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="nas_train")
+def _hydra_main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    """Console entry point: check config-group choices, then hand over to Hydra."""
+    check_group_choices(sys.argv[1:])
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

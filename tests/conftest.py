@@ -1,0 +1,10 @@
+"""Test-wide settings: one intra-op thread (the CI machine has 2 cores) and offline wandb."""
+
+import os
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
