@@ -1,0 +1,330 @@
+"""Where an identity block can be inserted exactly: analysis behind ``depth_points``/``deepen``.
+
+Two families of points, both found on torch.fx graphs (never by guessing from module names):
+
+* ``conv`` / ``linear``: the output of an idempotent activation (ReLU, ReLU6, Hardtanh) that is
+  called once. A new ``layer -> norm -> same activation`` block initialized to the identity
+  reproduces that tensor exactly, because ``act(act(z)) == act(z)``. GELU, SiLU, tanh, ... are not
+  idempotent, so after them no such block is exact and the point is refused.
+* ``residual`` / ``transformer``: after a block inside an ``nn.Sequential`` whose traced forward is
+  ``h = x; h = h + f_j(h) ...; out = [act](h)``. A copy of such a block with the last module of
+  every branch zeroed is the identity (see :mod:`nas.net2net.identity_blocks`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from .identity_blocks import BlockInfo, act_signature, analyze_block, is_sequential_container
+
+__all__ = ["DepthPoint", "PointAnalysis", "analyze", "call_model"]
+
+_IDEMPOTENT_MODULES = (nn.ReLU, nn.Hardtanh)  # nn.ReLU6 subclasses nn.Hardtanh
+_IDEMPOTENT_FUNCS = {F.relu, torch.relu, torch.relu_, F.relu_, F.relu6}
+_IDEMPOTENT_METHODS = {"relu", "relu_"}
+_NOT_IDEMPOTENT_MODULES = (
+    nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.Mish,
+    nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.PReLU, nn.RReLU, nn.Softsign, nn.LogSigmoid,
+    nn.Tanhshrink, nn.Softmax,
+)  # fmt: skip
+_NOT_IDEMPOTENT_FUNCS = {
+    F.gelu, F.silu, torch.tanh, torch.sigmoid, F.leaky_relu, F.elu, F.selu, F.celu, F.mish,
+    F.hardswish, F.hardsigmoid, F.softplus, F.prelu, torch.sigmoid, F.softmax,
+}  # fmt: skip
+_NOT_IDEMPOTENT_METHODS = {"tanh", "sigmoid", "softmax"}
+_CONV = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+
+
+@dataclass(frozen=True)
+class DepthPoint:
+    """A place where ``deepen`` inserts an identity block.
+
+    Attributes:
+        name: module after which the new block goes (stable: derived from module names).
+        kind: ``"conv"``, ``"linear"``, ``"residual"`` or ``"transformer"``.
+        width: channels / features / embedding size of the tensor at the point.
+        shape: shape of that tensor for the example input.
+        spatial_dims: 1-3 for conv points (Conv1d/2d/3d), 0 otherwise.
+        activation: activation that makes the point exact (conv/linear: the one before the point,
+            reused in the new block; residual: the block's post-add activation, "" if none).
+        container: residual/transformer only: the ``nn.Sequential`` the copy is inserted into.
+        template: residual/transformer only: the block whose copy is inserted.
+        zeroed: residual/transformer only: tensors (relative to the new block) set to zero.
+        prepend_activation: conv/linear only: ``name`` is the module before a functional
+            activation (``F.relu``), so the wrapper applies that activation itself first.
+    """
+
+    name: str
+    kind: str
+    width: int
+    shape: tuple[int, ...]
+    spatial_dims: int = 0
+    activation: str = ""
+    container: str = ""
+    template: str = ""
+    zeroed: tuple[str, ...] = ()
+    prepend_activation: bool = False
+
+
+@dataclass
+class PointAnalysis:
+    """Depth points of one model and, for names that are not points, why not."""
+
+    points: dict[str, DepthPoint] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    module_types: dict[str, str] = field(default_factory=dict)
+
+    def explain(self, name: str) -> str:
+        """One-line reason why ``name`` is not a depth point."""
+        if name in self.refused:
+            return f"cannot deepen at '{name}': {self.refused[name]}"
+        listed = ", ".join(self.points) or "none"
+        if name in self.module_types:
+            why = (
+                f"'{name}' ({self.module_types[name]}) is neither an idempotent activation "
+                "(ReLU) called once, nor the module before a functional relu, nor a residual "
+                "block in an nn.Sequential"
+            )
+        else:
+            why = "the model has no module of that name"
+        return f"cannot deepen at '{name}': {why} (depth points: {listed})"
+
+
+def call_model(model: nn.Module, example_input: Any) -> Any:
+    """Call ``model`` the way verify.py does: tuple -> positional args, mapping -> kwargs."""
+    if isinstance(example_input, dict):
+        return model(**example_input)
+    if isinstance(example_input, tuple):
+        return model(*example_input)
+    return model(example_input)
+
+
+@dataclass
+class _Record:
+    calls: int = 0
+    in_shape: tuple[int, ...] | None = None
+    out_shape: tuple[int, ...] | None = None
+
+
+def _record_shapes(model: nn.Module, example_input: Any) -> dict[str, _Record]:
+    """Per module: how often it is called and its first input/output shapes (eval, no grad)."""
+    records: dict[str, _Record] = {}
+    handles = []
+
+    def hook(name: str):
+        def fn(_m: nn.Module, args: tuple, out: Any) -> None:
+            r = records.setdefault(name, _Record())
+            r.calls += 1
+            if r.calls == 1:
+                if args and isinstance(args[0], torch.Tensor):
+                    r.in_shape = tuple(args[0].shape)
+                if isinstance(out, torch.Tensor):
+                    r.out_shape = tuple(out.shape)
+
+        return fn
+
+    for name, m in model.named_modules():
+        handles.append(m.register_forward_hook(hook(name)))
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad():
+            call_model(model, example_input)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, t in modes.items():
+            m.training = t
+    return records
+
+
+def _is_idempotent(node: fx.Node, gm: fx.GraphModule) -> bool:
+    if node.op == "call_module":
+        return isinstance(gm.get_submodule(node.target), _IDEMPOTENT_MODULES)
+    if node.op == "call_function":
+        return node.target in _IDEMPOTENT_FUNCS
+    return node.op == "call_method" and node.target in _IDEMPOTENT_METHODS
+
+
+def _non_idempotent_name(node: fx.Node, gm: fx.GraphModule) -> str | None:
+    """Name of a non-idempotent activation at ``node`` (None if it is not one)."""
+    if node.op == "call_module":
+        m = gm.get_submodule(node.target)
+        return type(m).__name__ if isinstance(m, _NOT_IDEMPOTENT_MODULES) else None
+    if node.op == "call_function" and node.target in _NOT_IDEMPOTENT_FUNCS:
+        return getattr(node.target, "__name__", str(node.target))
+    if node.op == "call_method" and node.target in _NOT_IDEMPOTENT_METHODS:
+        return str(node.target)
+    return None
+
+
+def _layer_kind(node: fx.Node, gm: fx.GraphModule, ndim: int) -> tuple[str, int] | None:
+    """("conv", spatial dims) or ("linear", 0): the layer type whose output reaches ``node``.
+
+    Searches backwards (breadth first) for the nearest Conv or Linear module; falls back to the
+    tensor rank (2 -> linear, 3-5 -> channels-first conv).
+    """
+    seen, queue = set(), deque([node])
+    while queue:
+        n = queue.popleft()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.op == "call_module":
+            m = gm.get_submodule(n.target)
+            if isinstance(m, _CONV):
+                dims = m.weight.dim() - 2
+                if ndim == dims + 2:
+                    return "conv", dims
+                break
+            if isinstance(m, nn.Linear):
+                return "linear", 0
+        queue.extend(n.all_input_nodes)
+    if ndim == 2:
+        return "linear", 0
+    if 3 <= ndim <= 5:
+        return "conv", ndim - 2
+    return None
+
+
+def _activation_points(gm: fx.GraphModule, rec: dict[str, _Record], out: PointAnalysis) -> None:
+    """conv/linear points: outputs of idempotent activations; refusals for the other ones."""
+    calls: dict[str, int] = {}
+    for n in gm.graph.nodes:
+        if n.op == "call_module":
+            calls[n.target] = calls.get(n.target, 0) + 1
+    for n in gm.graph.nodes:
+        src = n.args[0] if n.args and isinstance(n.args[0], fx.Node) else None
+        bad = _non_idempotent_name(n, gm)
+        if bad is not None:
+            reason = (
+                f"{bad}, which is not idempotent (act(act(x)) != act(x)), so no identity "
+                "conv/linear block is exact after it, and no residual insertion fits here"
+            )
+            if n.op == "call_module":
+                out.refused[n.target] = f"'{n.target}' is the activation {reason}"
+            if src is not None and src.op == "call_module":
+                out.refused.setdefault(src.target, f"'{src.target}' is followed by {reason}")
+            continue
+        if not _is_idempotent(n, gm):
+            continue
+        if n.op == "call_module":
+            name, prepend = n.target, False
+            act = gm.get_submodule(name)
+        elif src is not None and src.op == "call_module":
+            name, prepend = src.target, True
+            act = nn.ReLU6() if n.target is F.relu6 else nn.ReLU()
+            if len(src.users) != 1:
+                out.refused[name] = (
+                    f"the output of '{name}' is used by {len(src.users)} nodes, only one of "
+                    "which applies the activation"
+                )
+                continue
+        else:
+            continue
+        if calls.get(name, 0) != 1 or rec.get(name, _Record()).calls != 1:
+            out.refused[name] = (
+                f"module '{name}' is called {max(calls.get(name, 0), rec.get(name, _Record()).calls)} "
+                "times (shared), so a block inserted after it would change every call site"
+            )
+            continue
+        shape = rec[name].out_shape
+        kind = _layer_kind(n, gm, len(shape)) if shape else None
+        if kind is None:
+            out.refused[name] = f"the tensor after '{name}' has an unsupported shape {shape}"
+            continue
+        width = shape[1] if kind[0] == "conv" else shape[-1]
+        out.points[name] = DepthPoint(
+            name=name,
+            kind=kind[0],
+            width=width,
+            shape=shape,
+            spatial_dims=kind[1],
+            activation=act_signature(act),
+            prepend_activation=prepend,
+        )
+
+
+def _residual_points(model: nn.Module, rec: dict[str, _Record], out: PointAnalysis) -> None:
+    """residual/transformer points: after a block of an nn.Sequential of residual blocks."""
+    cache: dict[int, BlockInfo] = {}
+    for cname, container in model.named_modules():
+        if not is_sequential_container(container) or cname not in rec:
+            continue
+        keys = list(container._modules)
+        blocks = [container._modules[k] for k in keys]
+        infos = []
+        for b in blocks:
+            if id(b) not in cache:
+                cache[id(b)] = analyze_block(b)
+            infos.append(cache[id(b)])
+        prefix = f"{cname}." if cname else ""
+        for i, key in enumerate(keys):
+            name = prefix + key
+            r = rec.get(name)
+            if r is None or r.out_shape is None:
+                continue
+            # Prefer copying the block itself, then its nearest neighbours.
+            order = sorted(range(len(blocks)), key=lambda j, i=i: (abs(j - i), j < i))
+            why = infos[i].reason
+            for j in order:
+                info, rj = infos[j], rec.get(prefix + keys[j])
+                if not info.ok or rj is None or rj.in_shape != r.out_shape:
+                    continue
+                if rj.out_shape != r.out_shape:
+                    continue
+                if info.post_act and info.post_act != infos[i].out_act:
+                    why = (
+                        f"the residual block '{prefix + keys[j]}' ends with {info.post_act}, "
+                        f"which is the identity only on outputs of the same activation, and "
+                        f"'{name}' ends with {infos[i].out_act or 'something else'}"
+                    )
+                    continue
+                out.points[name] = DepthPoint(
+                    name=name,
+                    kind="transformer" if info.transformer else "residual",
+                    width=r.out_shape[-1] if info.transformer else r.out_shape[1],
+                    shape=r.out_shape,
+                    spatial_dims=0 if info.transformer else len(r.out_shape) - 2,
+                    activation=info.post_act,
+                    container=cname,
+                    template=prefix + keys[j],
+                    zeroed=info.zeroed,
+                )
+                out.refused.pop(name, None)
+                break
+            else:
+                if why and name not in out.points:
+                    out.refused.setdefault(name, why)
+
+
+def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
+    """Find every depth point of ``model`` (and the reasons for refusing other modules)."""
+    out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
+    rec = _record_shapes(model, example_input)
+    try:
+        gm = fx.symbolic_trace(model)
+    except Exception as e:  # any tracing failure just means: no activation points
+        out.refused[""] = f"torch.fx cannot trace the model ({type(e).__name__}: {e})"
+    else:
+        _activation_points(gm, rec, out)
+    _residual_points(model, rec, out)
+    for name in list(out.refused):
+        if name in out.points:
+            del out.refused[name]
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    out.points = dict(sorted(out.points.items(), key=lambda kv: order.get(kv[0], -1)))
+    return out
