@@ -1,0 +1,313 @@
+"""The ask/tell loop: one Optuna trial per candidate, the root included, weights kept in-process.
+
+Each trial: choose a parent, suggest a mutation, warm-start the child with Net2Net on the parent's
+trained weights, check it still scores the parent's val accuracy, train it briefly (reporting each
+epoch so a pruner can stop it), store its checkpoint as an artifact, tell the val accuracy.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+from torch import nn
+
+from nas.data import DataBundle
+from nas.models import build_from_spec
+from nas.net2net import Net2NetError
+from nas.search import candidate as cand
+from nas.search import storage as st
+from nas.search.callbacks import CallbackList, CandidateInfo, SearchCallback
+from nas.search.config import SearchConfig
+from nas.search.flops import count_flops, count_params
+from nas.search.metrics import accuracy64, reinitialize
+from nas.search.parents import choose_parent
+from nas.search.progress import Progress
+from nas.search.space import MutationError, describe, propose
+from nas.train import Budget, train
+
+__all__ = ["SearchEnv", "Searcher"]
+
+log = logging.getLogger(__name__)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class SearchEnv:
+    """What the loop runs on, built by the CLI (or a test) from plain values."""
+
+    data: DataBundle
+    seed_spec: dict  # nas.models.model_spec(...) of the seed architecture
+    storage_url: str
+    artifacts_dir: Path
+    out_dir: Path
+    base_lr: float = 1e-3  # the teacher's (root's) learning rate
+    train_kwargs: dict = field(
+        default_factory=dict
+    )  # nas.train.train kwargs (optimizer, budget...)
+    root_state_dict: dict | None = None  # model.checkpoint: grow a model trained elsewhere
+    callbacks: list[SearchCallback] = field(default_factory=list)
+    progress: bool = True
+
+
+class _Reject(Exception):
+    """End a trial early as PRUNED or FAIL with a recorded reason."""
+
+    def __init__(self, state: TrialState, reason: str) -> None:
+        super().__init__(reason)
+        self.state, self.reason = state, reason
+
+
+class Searcher:
+    """Owns the study, the artifact store and an in-memory cache of trained candidates."""
+
+    def __init__(self, cfg: SearchConfig, env: SearchEnv, study_name: str) -> None:
+        self.cfg, self.env, self.name = cfg, env, study_name
+        self.t0 = time.perf_counter()
+        self.compute = 0.0
+        self.trainings = 0  # training runs in this process (resume must not redo finished ones)
+        self.cb = CallbackList(env.callbacks)
+        x, _ = next(iter(env.data.train))
+        self.batch = x
+        self.example = x[:2]
+        self.input_shape = tuple(env.data.input_shape)
+        self.num_classes = env.data.num_classes
+        self.storage = st.open_storage(env.storage_url)
+        identity = {"seed_model": env.seed_spec, "data": env.data.name}
+        self.study, self.resumed = st.open_study(self.storage, study_name, cfg, identity)
+        self.store = st.artifact_store(env.artifacts_dir)
+        self.recovered = st.recover_stale(self.study, cfg.stale_after)
+        self.cache: OrderedDict[int, nn.Module] = OrderedDict()
+        self.bad_parents: set[int] = set()
+        self.progress = Progress(cfg, enabled=env.progress)
+
+    # ----------------------------------------------------------------- bookkeeping
+    def finished(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def root(self) -> FrozenTrial | None:
+        done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return next((t for t in done if t.user_attrs.get("job_type") == "root"), None)
+
+    def model_of(self, t: FrozenTrial) -> nn.Module:
+        """A finished candidate's trained model: from the cache, else rebuilt from its checkpoint."""
+        if t.number in self.cache:
+            self.cache.move_to_end(t.number)
+            return self.cache[t.number]
+        what = f"checkpoint of trial {t.number}"
+        ref = t.user_attrs.get("checkpoint")
+        if not ref:
+            raise cand.CheckpointError(f"{what}: none stored")
+        sd = cand.load_state_dict(self.store, ref, what=what)
+        model = cand.build_candidate(
+            self.env.seed_spec,
+            t.user_attrs.get("arch", {}).get("path", []),
+            input_shape=self.input_shape,
+            num_classes=self.num_classes,
+            example_input=self.example,
+            state_dict=sd,
+            what=what,
+        )
+        self._remember(t.number, model)
+        return model
+
+    def _remember(self, number: int, model: nn.Module) -> None:
+        self.cache[number] = model
+        while len(self.cache) > 16:
+            self.cache.popitem(last=False)
+
+    # ----------------------------------------------------------------- the loop
+    def run(self) -> None:
+        """Ask/tell until the study holds ``cfg.trials`` finished candidates (or time is up)."""
+        self.cb.on_search_start(self.name, dataclasses.asdict(self.cfg))
+        self.progress.start(self)
+        failures = 0
+        while self.finished() < self.cfg.trials:
+            if self.cfg.time_limit and time.perf_counter() - self.t0 > self.cfg.time_limit:
+                self.progress.note(f"time limit {self.cfg.time_limit:.0f}s reached: stopping")
+                break
+            if failures >= self.cfg.max_failures:
+                self.progress.note(f"{failures} candidates failed in a row: stopping")
+                break
+            state = self.step()
+            failures = failures + 1 if state == TrialState.FAIL else 0
+
+    def step(self) -> TrialState:
+        """One candidate, from ask to tell; returns its final state."""
+        trial = self.study.ask()
+        trial.set_user_attr("worker", st.worker_attr())
+        info: CandidateInfo | None = None
+        before: float | None = None
+        try:
+            if self.root() is None:
+                info, model, parent_acc = self._root(trial)
+            else:
+                info, model, parent_acc = self._child(trial)
+            self.cb.on_candidate_start(info)
+            if info.job_type != "root" or self.env.root_state_dict is not None:
+                before = accuracy64(model, self.env.data.val)
+                trial.set_user_attr("val_acc_before", before)
+                self._check_preserved(trial, info, before, parent_acc)
+            val = self._train(trial, info, model)
+            cand.save_checkpoint(trial, model, self.store)
+            self._remember(trial.number, model)
+            self.study.tell(trial, [val] if len(self.cfg.directions) == 1 else [val, info.params])
+            state, reason, acc = TrialState.COMPLETE, None, val
+        except _Reject as rej:
+            state, reason, acc = rej.state, rej.reason, None
+        except (cand.CheckpointError, Net2NetError, MutationError, LookupError) as exc:
+            state, reason, acc = TrialState.FAIL, f"{type(exc).__name__}: {exc}", None
+        if state != TrialState.COMPLETE:
+            key = "prune_reason" if state == TrialState.PRUNED else "fail_reason"
+            trial.set_user_attr(key, reason)
+            self.study.tell(trial, state=state)
+            if state == TrialState.FAIL:
+                log.warning("trial %d failed: %s", trial.number, reason)
+        result = {
+            "state": state.name.lower(),
+            "val_acc": acc,
+            "val_acc_before_training": before,
+            "reason": reason,
+        }
+        if info is not None:
+            self.cb.on_candidate_end(info, result)
+        self.progress.candidate(self, trial.number, info, result)
+        return state
+
+    # ----------------------------------------------------------------- candidates
+    def _info(self, trial: optuna.Trial, model: nn.Module, **kw: Any) -> CandidateInfo:
+        params, flops = count_params(model), count_flops(model, self.example)
+        info = CandidateInfo(
+            study_name=self.name, trial_number=trial.number, params=params, flops=flops, **kw
+        )
+        for key in ("parent", "mutation", "arch", "params", "flops", "hparams", "job_type"):
+            trial.set_user_attr(key, getattr(info, key))
+        trial.set_user_attr("warm_start", info.warm_start)
+        trial.set_user_attr("curve", [])
+        return info
+
+    def _root(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
+        torch.manual_seed(self.cfg.seed)
+        model = build_from_spec(self.env.seed_spec, self.input_shape, self.num_classes)
+        if self.env.root_state_dict is not None:
+            model.load_state_dict(self.env.root_state_dict, strict=True)
+            trial.set_user_attr("pretrained", True)
+        arch = {"seed": self.env.seed_spec, "path": []} | describe(model, self.example)
+        hparams = {"lr": self.env.base_lr, "lr_ratio": 1.0, "noise": 0.0}
+        info = self._info(
+            trial, model, parent=None, mutation=[], arch=arch, hparams=hparams,
+            warm_start=self.cfg.warm_start, job_type="root",
+        )  # fmt: skip
+        return info, model, None
+
+    def _child(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
+        cfg = self.cfg
+        parent = choose_parent(trial, self.study, cfg.parent, cfg.tournament_k)
+        if parent.number in self.bad_parents:
+            raise LookupError(f"parent {parent.number} has an unusable checkpoint")
+        try:
+            teacher = self.model_of(parent)
+        except cand.CheckpointError:
+            self.bad_parents.add(parent.number)
+            trial.set_user_attr("parent", parent.number)
+            raise
+        noise = (
+            trial.suggest_categorical("noise", cfg.noise) if len(cfg.noise) > 1 else cfg.noise[0]
+        )
+        lo, hi = cfg.lr_ratio
+        ratio = trial.suggest_float("lr_ratio", lo, hi, log=True) if lo < hi else lo
+        if not cfg.warm_start:
+            ratio = 1.0  # scratch students start from random init: the teacher's full lr
+        model, mutation = propose(
+            trial, copy.deepcopy(teacher), self.example, mutations=cfg.mutations,
+            widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
+            seed=cfg.seed * 100_003 + trial.number, data=self.batch,
+        )  # fmt: skip
+        if not cfg.warm_start:
+            reinitialize(model, cfg.seed * 100_003 + trial.number)
+        path = parent.user_attrs.get("arch", {}).get("path", []) + mutation
+        arch = {"seed": self.env.seed_spec, "path": path} | describe(model, self.example)
+        hparams = {"lr": self.env.base_lr * ratio, "lr_ratio": ratio, "noise": noise}
+        info = self._info(
+            trial, model, parent=parent.number, mutation=mutation, arch=arch, hparams=hparams,
+            warm_start=cfg.warm_start, job_type="candidate",
+        )  # fmt: skip
+        self._constrain(trial, info)
+        return info, model, parent.values[0] if cfg.warm_start else None
+
+    def _constrain(self, trial: optuna.Trial, info: CandidateInfo) -> None:
+        """Record constraint values for the sampler, and refuse to train a violator."""
+        limits = [
+            (self.cfg.max_params, info.params, "params"),
+            (self.cfg.max_flops, info.flops, "flops"),
+        ]
+        values = [float(v - lim) if lim else 0.0 for lim, v, _ in limits]
+        trial.set_user_attr("constraints", values)
+        for (lim, v, what), excess in zip(limits, values, strict=True):
+            if excess > 0:
+                raise _Reject(TrialState.PRUNED, f"constraint: {what} {v} > max {lim}")
+
+    def _check_preserved(
+        self, trial: optuna.Trial, info: CandidateInfo, before: float, parent_acc: float | None
+    ) -> None:
+        """The function-preservation promise, checked on every warm-started candidate."""
+        if parent_acc is None:
+            return
+        ok = before == parent_acc
+        trial.set_user_attr("preserved", ok)
+        if not ok and info.hparams.get("noise", 0.0) == 0.0 and self.cfg.strict_preservation:
+            msg = f"function preservation violated: val acc {before:.6f} != parent {parent_acc:.6f}"
+            log.error("trial %d: %s", trial.number, msg)
+            raise _Reject(TrialState.FAIL, msg)
+
+    def _train(self, trial: optuna.Trial, info: CandidateInfo, model: nn.Module) -> float:
+        """Train under the budget, reporting each epoch; returns the float64 val accuracy."""
+        kw = dict(self.env.train_kwargs)
+        if info.job_type == "root" and self.env.root_state_dict is not None:
+            return accuracy64(model, self.env.data.val)  # grown as given: no retraining
+        if info.job_type == "root" and self.cfg.seed_epochs:
+            kw["budget"] = Budget(epochs=self.cfg.seed_epochs)
+        base = kw.get("optimizer") or _default_optimizer
+        lr = float(info.hparams["lr"])
+        kw["optimizer"] = lambda params: base(params, lr=lr)
+        kw.setdefault("progress", self.env.progress)
+        can_prune = info.job_type != "root" and len(self.cfg.directions) == 1
+        curve: list[dict] = []
+
+        def on_epoch(rec: Any) -> bool:
+            r = dataclasses.asdict(rec) if dataclasses.is_dataclass(rec) else dict(rec)
+            curve.append(r)
+            trial.set_user_attr("curve", curve)
+            trial.set_user_attr("worker", st.worker_attr())
+            self.cb.on_epoch(info, r)
+            if not can_prune or not math.isfinite(r["val_acc"]):
+                return False
+            trial.report(r["val_acc"], r["epoch"])
+            return trial.should_prune()
+
+        res = train(
+            model, self.env.data, seed=self.cfg.seed + trial.number, on_epoch=on_epoch, **kw
+        )
+        self.trainings += 1
+        self.compute += float(res.compute_seconds)
+        trial.set_user_attr("compute_seconds", float(res.compute_seconds))
+        trial.set_user_attr("train_status", res.status)
+        if res.status == "diverged":
+            raise _Reject(TrialState.PRUNED, f"diverged: {res.message or 'non-finite loss'}")
+        if res.status == "stopped":
+            raise _Reject(TrialState.PRUNED, f"pruned by {self.cfg.pruner} at epoch {len(curve)}")
+        return accuracy64(model, self.env.data.val)
+
+
+def _default_optimizer(params: Any, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr)

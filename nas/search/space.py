@@ -1,0 +1,125 @@
+"""The mutation space: what a trial suggests and how a suggestion becomes a Net2Net transform.
+
+Targets are suggested as *relative positions* in [0, 1) over the parent's width groups or depth
+points (ordered input -> output), so the parameter means the same thing ("early", "late") on every
+parent and the sampler can learn from it; the resolved stable name is stored in the mutation
+record, which is what replay uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import torch
+from torch import nn
+
+from nas import net2net
+
+__all__ = ["MutationError", "apply_op", "describe", "propose", "replay"]
+
+
+class MutationError(ValueError):
+    """A mutation cannot be applied (no target of that kind, unknown op, ...)."""
+
+
+def _index(pos: float, n: int) -> int:
+    return min(int(pos * n), n - 1)
+
+
+def _targets(model: nn.Module, op: str, example_input: torch.Tensor) -> list[Any]:
+    if op == "widen":
+        return list(net2net.width_groups(model, example_input))
+    if op == "deepen":
+        return list(net2net.depth_points(model, example_input))
+    raise MutationError(f"unknown mutation {op!r}; choose one of: widen, deepen")
+
+
+def apply_op(
+    model: nn.Module,
+    op: dict,
+    example_input: torch.Tensor,
+    *,
+    data: torch.Tensor | None = None,
+    verify: bool = True,
+) -> nn.Module:
+    """Apply one recorded transform (a dict from a mutation list) and return the child."""
+    kind = op.get("op")
+    noise, seed = float(op.get("noise", 0.0)), op.get("seed")
+    if kind == "widen":
+        return net2net.widen(
+            model,
+            op["target"],
+            int(op["width"]),
+            example_input=example_input,
+            noise=noise,
+            seed=seed,
+            verify=verify,
+        )
+    if kind == "deepen":
+        return net2net.deepen(
+            model,
+            op["target"],
+            example_input=example_input,
+            data=data,
+            noise=noise,
+            seed=seed,
+            verify=verify,
+        )
+    raise MutationError(f"unknown mutation {kind!r}; choose one of: widen, deepen")
+
+
+def replay(model: nn.Module, path: list[dict], example_input: torch.Tensor) -> nn.Module:
+    """Rebuild a candidate's structure from the seed model (weights come from its checkpoint)."""
+    for op in path:
+        model = apply_op(model, op, example_input, verify=False)
+    return model
+
+
+def propose(
+    trial: optuna.Trial,
+    parent: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    mutations: list[str],
+    widen_factors: list[float],
+    max_ops: int,
+    noise: float,
+    seed: int,
+    data: torch.Tensor | None = None,
+) -> tuple[nn.Module, list[dict]]:
+    """Suggest a short sequence of transforms on ``parent`` and apply them one after another.
+
+    Each step re-reads the targets of the model produced so far (a deepened model has new
+    groups). Returns the child and the mutation records.
+    """
+    n_ops = trial.suggest_int("n_ops", 1, max_ops) if max_ops > 1 else 1
+    model, records = parent, []
+    for i in range(n_ops):
+        op = trial.suggest_categorical(f"op_{i}", list(mutations))
+        targets = _targets(model, op, example_input)
+        if not targets:
+            raise MutationError(f"{op}: the model has no {op} target")
+        pos = trial.suggest_float(f"{op}_pos_{i}", 0.0, 1.0)
+        target = targets[_index(pos, len(targets))]
+        record: dict[str, Any] = {"op": op, "target": target.name, "noise": noise}
+        record["seed"] = seed * 1000 + i
+        if op == "widen":
+            factor = trial.suggest_categorical(f"factor_{i}", list(widen_factors))
+            width = max(int(target.width) + 1, round(int(target.width) * float(factor)))
+            record.update(factor=float(factor), width=width, old_width=int(target.width))
+        else:
+            record["kind"] = str(getattr(target, "kind", ""))
+        model = apply_op(model, record, example_input, data=data)
+        records.append(record)
+    return model, records
+
+
+def describe(model: nn.Module, example_input: torch.Tensor) -> dict:
+    """Widths of the width groups and the number of depth points: the architecture at a glance."""
+    try:
+        groups = net2net.width_groups(model, example_input)
+        points = net2net.depth_points(model, example_input)
+    except net2net.Net2NetError as exc:  # describing is best effort; never fails a candidate
+        return {"error": str(exc)}
+    return {"widths": {g.name: int(g.width) for g in groups}, "depth_points": len(points)}
