@@ -212,9 +212,7 @@ class Searcher:
 
     def _child(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
         cfg = self.cfg
-        parent = choose_parent(trial, self.study, cfg.parent, cfg.tournament_k)
-        if parent.number in self.bad_parents:
-            raise LookupError(f"parent {parent.number} has an unusable checkpoint")
+        parent = choose_parent(trial, self.study, cfg.parent, cfg.tournament_k, self.bad_parents)
         try:
             teacher = self.model_of(parent)
         except cand.CheckpointError:
@@ -231,7 +229,7 @@ class Searcher:
         model, mutation = propose(
             trial, copy.deepcopy(teacher), self.example, mutations=cfg.mutations,
             widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
-            seed=cfg.seed * 100_003 + trial.number, data=self.batch,
+            seed=cfg.seed * 100_003 + trial.number, data=[self.batch],
         )  # fmt: skip
         if not cfg.warm_start:
             reinitialize(model, cfg.seed * 100_003 + trial.number)

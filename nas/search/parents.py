@@ -41,10 +41,17 @@ def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 
 def choose_parent(
-    trial: optuna.Trial | None, study: optuna.Study, policy: str, k: int = 3
+    trial: optuna.Trial | None,
+    study: optuna.Study,
+    policy: str,
+    k: int = 3,
+    exclude: set[int] | frozenset[int] = frozenset(),
 ) -> FrozenTrial:
-    """The parent for ``trial`` under ``policy`` (best | tournament | pareto)."""
-    pool = candidates(study)
+    """The parent for ``trial`` under ``policy`` (best | tournament | pareto).
+
+    ``exclude``: trial numbers whose checkpoint turned out unusable in this run.
+    """
+    pool = [t for t in candidates(study) if t.number not in exclude]
     if not pool:
         raise LookupError("no finished candidate with a checkpoint to grow from")
     ranked = rank_by_accuracy(pool)

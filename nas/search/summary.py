@@ -116,15 +116,25 @@ def finish(s: Any) -> SearchSummary:
         timings={},
         counts=counts,
     )
-    if pool:
-        best = rank_by_accuracy(pool)[0]
-        model = s.model_of(best)
+    best = model = None
+    for t in rank_by_accuracy([t for t in pool if t.number not in s.bad_parents]):
+        try:
+            best, model = t, s.model_of(t)
+            break
+        except cand.CheckpointError as exc:  # corrupted since: the next best stands in
+            s.progress.note(f"trial {t.number} cannot be exported: {exc}")
+            s.bad_parents.add(t.number)
+            best = None
+    if best is not None:
         summary.best_trial, summary.best_val_acc = best.number, best.values[0]
         summary.test_acc = float(evaluate(model, s.env.data.test)[1])
         summary.best_path = lineage_path(rows, best.number)
         root = s.root()
-        if root is not None:
-            summary.root_test_acc = float(evaluate(s.model_of(root), s.env.data.test)[1])
+        if root is not None and root.number not in s.bad_parents:
+            try:
+                summary.root_test_acc = float(evaluate(s.model_of(root), s.env.data.test)[1])
+            except cand.CheckpointError:
+                summary.root_test_acc = None
         if len(s.cfg.directions) > 1:
             summary.pareto = [t.number for t in pareto_front(pool)]
         if s.cfg.final_train != "none":
@@ -195,7 +205,7 @@ def print_summary(summary: SearchSummary, console: Console | None = None) -> Non
         )
     console.print(
         f"time: {t['wall_seconds']:.1f}s wall, {t['compute_seconds']:.1f}s training compute, "
-        f"loop overhead {t['overhead_seconds']:.1f}s = {100 * t['overhead_fraction']:.1f}% "
+        f"{t['trainings']} training runs, loop overhead {t['overhead_seconds']:.1f}s = {100 * t['overhead_fraction']:.1f}% "
         "(goal <= 5%)"
     )
     if summary.export_dir:
