@@ -112,7 +112,7 @@ def build_candidate(
     what: str = "checkpoint",
 ) -> nn.Module:
     """Seed model -> replay ``path`` -> load ``state_dict`` (strict: every tensor must fit)."""
-    model = build_from_spec(seed_spec, input_shape, num_classes)
+    model = build_from_spec(seed_spec, input_shape=input_shape, num_classes=num_classes)
     model = replay(model, path, example_input)
     if state_dict is not None:
         try:

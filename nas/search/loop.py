@@ -198,7 +198,9 @@ class Searcher:
 
     def _root(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
         torch.manual_seed(self.cfg.seed)
-        model = build_from_spec(self.env.seed_spec, self.input_shape, self.num_classes)
+        model = build_from_spec(
+            self.env.seed_spec, input_shape=self.input_shape, num_classes=self.num_classes
+        )
         if self.env.root_state_dict is not None:
             model.load_state_dict(self.env.root_state_dict, strict=True)
             trial.set_user_attr("pretrained", True)
@@ -251,6 +253,8 @@ class Searcher:
         ]
         values = [float(v - lim) if lim else 0.0 for lim, v, _ in limits]
         trial.set_user_attr("constraints", values)
+        for (_, _, what), value in zip(limits, values, strict=True):
+            trial.set_constraint(f"max_{what}", value)
         for (lim, v, what), excess in zip(limits, values, strict=True):
             if excess > 0:
                 raise _Reject(TrialState.PRUNED, f"constraint: {what} {v} > max {lim}")

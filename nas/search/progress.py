@@ -38,6 +38,8 @@ class Progress:
     def __init__(self, cfg: SearchConfig, enabled: bool = True) -> None:
         self.cfg, self.enabled = cfg, enabled
         self.console = Console(highlight=False)
+        if not self.console.is_terminal:  # logs and pipes: wide lines, no wrapping mid-table
+            self.console = Console(highlight=False, width=160)
         self.done_here = 0
         self.started = time.perf_counter()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -54,22 +55,18 @@ def artifact_store(path: str | Path) -> FileSystemArtifactStore:
 
 
 def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
-    """TPE (grouped, because mutations are conditional parameters) with the constraints hook."""
+    """TPE, grouped because mutations are conditional parameters.
+
+    Constraints reach the sampler through ``Trial.set_constraint`` (Optuna 5's replacement for
+    ``constraints_func``), set by the loop before a trial is told.
+    """
     if cfg.sampler == "random":
         return optuna.samplers.RandomSampler(seed=cfg.seed)
-    return optuna.samplers.TPESampler(
-        seed=cfg.seed,
-        n_startup_trials=cfg.startup_trials,
-        multivariate=True,
-        group=True,
-        warn_independent_sampling=False,
-        constraints_func=_constraints,
-    )
-
-
-def _constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-    """Optuna's convention: each value <= 0 means satisfied (set by the loop as a user attr)."""
-    return list(trial.user_attrs.get("constraints", [0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=cfg.seed, n_startup_trials=cfg.startup_trials, multivariate=True, group=True
+        )
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
