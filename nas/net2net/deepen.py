@@ -25,6 +25,7 @@ from torch import nn
 from .depth_points import DepthPoint, PointAnalysis, analyze, call_model
 from .errors import Net2NetError, NotDeepenableError
 from .identity_blocks import conv_identity, linear_identity, make_activation, resolve_tensor
+from .residual_blocks import analyze_block, template_copy
 from .verify import check_preserved
 
 __all__ = ["DepthPoint", "deepen", "depth_points"]
@@ -113,9 +114,12 @@ def _insert_activation_block(
     return [(w, float(w.detach().pow(2).mean().sqrt()))]
 
 
-def _insert_residual_block(child: nn.Module, p: DepthPoint) -> list[tuple[torch.Tensor, float]]:
+def _insert_residual_block(
+    child: nn.Module, p: DepthPoint, seed: int | None
+) -> list[tuple[torch.Tensor, float]]:
     container = child.get_submodule(p.container)
-    block = copy.deepcopy(child.get_submodule(p.template))
+    template = child.get_submodule(p.template)
+    block = template_copy(template, analyze_block(template), p.width, seed)
     perturb = []
     with torch.no_grad():
         for name in p.zeroed:
@@ -188,7 +192,7 @@ def deepen(
     if p.kind in ("conv", "linear"):
         new = _insert_activation_block(child, p, data, kernel_size)
     else:
-        new = _insert_residual_block(child, p)
+        new = _insert_residual_block(child, p, seed)
     if verify:
         check_preserved(model, child, example_input, what=f"deepen at '{name}' ({p.kind})")
     if noise:

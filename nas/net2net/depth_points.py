@@ -14,14 +14,15 @@ Two families of points, both found on torch.fx graphs (never by guessing from mo
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .identity_blocks import BlockInfo, act_signature, analyze_block, is_sequential_container
+from .depth_types import DepthPoint, PointAnalysis, Record, call_model, record_shapes
+from .identity_blocks import act_signature
+from .residual_blocks import residual_points
 
 __all__ = ["DepthPoint", "PointAnalysis", "analyze", "call_model"]
 
@@ -46,109 +47,6 @@ _CONV = (
     nn.ConvTranspose2d,
     nn.ConvTranspose3d,
 )
-
-
-@dataclass(frozen=True)
-class DepthPoint:
-    """A place where ``deepen`` inserts an identity block.
-
-    Attributes:
-        name: module after which the new block goes (stable: derived from module names).
-        kind: ``"conv"``, ``"linear"``, ``"residual"`` or ``"transformer"``.
-        width: channels / features / embedding size of the tensor at the point.
-        shape: shape of that tensor for the example input.
-        spatial_dims: 1-3 for conv points (Conv1d/2d/3d), 0 otherwise.
-        activation: activation that makes the point exact (conv/linear: the one before the point,
-            reused in the new block; residual: the block's post-add activation, "" if none).
-        container: residual/transformer only: the ``nn.Sequential`` the copy is inserted into.
-        template: residual/transformer only: the block whose copy is inserted.
-        zeroed: residual/transformer only: tensors (relative to the new block) set to zero.
-        prepend_activation: conv/linear only: ``name`` is the module before a functional
-            activation (``F.relu``), so the wrapper applies that activation itself first.
-    """
-
-    name: str
-    kind: str
-    width: int
-    shape: tuple[int, ...]
-    spatial_dims: int = 0
-    activation: str = ""
-    container: str = ""
-    template: str = ""
-    zeroed: tuple[str, ...] = ()
-    prepend_activation: bool = False
-
-
-@dataclass
-class PointAnalysis:
-    """Depth points of one model and, for names that are not points, why not."""
-
-    points: dict[str, DepthPoint] = field(default_factory=dict)
-    refused: dict[str, str] = field(default_factory=dict)
-    module_types: dict[str, str] = field(default_factory=dict)
-
-    def explain(self, name: str) -> str:
-        """One-line reason why ``name`` is not a depth point."""
-        if name in self.refused:
-            return f"cannot deepen at '{name}': {self.refused[name]}"
-        listed = ", ".join(self.points) or "none"
-        if name in self.module_types:
-            why = (
-                f"'{name}' ({self.module_types[name]}) is neither an idempotent activation "
-                "(ReLU) called once, nor the module before a functional relu, nor a residual "
-                "block in an nn.Sequential"
-            )
-        else:
-            why = "the model has no module of that name"
-        return f"cannot deepen at '{name}': {why} (depth points: {listed})"
-
-
-def call_model(model: nn.Module, example_input: Any) -> Any:
-    """Call ``model`` the way verify.py does: tuple -> positional args, mapping -> kwargs."""
-    if isinstance(example_input, dict):
-        return model(**example_input)
-    if isinstance(example_input, tuple):
-        return model(*example_input)
-    return model(example_input)
-
-
-@dataclass
-class _Record:
-    calls: int = 0
-    in_shape: tuple[int, ...] | None = None
-    out_shape: tuple[int, ...] | None = None
-
-
-def _record_shapes(model: nn.Module, example_input: Any) -> dict[str, _Record]:
-    """Per module: how often it is called and its first input/output shapes (eval, no grad)."""
-    records: dict[str, _Record] = {}
-    handles = []
-
-    def hook(name: str):
-        def fn(_m: nn.Module, args: tuple, out: Any) -> None:
-            r = records.setdefault(name, _Record())
-            r.calls += 1
-            if r.calls == 1:
-                if args and isinstance(args[0], torch.Tensor):
-                    r.in_shape = tuple(args[0].shape)
-                if isinstance(out, torch.Tensor):
-                    r.out_shape = tuple(out.shape)
-
-        return fn
-
-    for name, m in model.named_modules():
-        handles.append(m.register_forward_hook(hook(name)))
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad():
-            call_model(model, example_input)
-    finally:
-        for h in handles:
-            h.remove()
-        for m, t in modes.items():
-            m.training = t
-    return records
 
 
 def _is_idempotent(node: fx.Node, gm: fx.GraphModule) -> bool:
@@ -200,7 +98,7 @@ def _layer_kind(node: fx.Node, gm: fx.GraphModule, ndim: int) -> tuple[str, int]
     return None
 
 
-def _activation_points(gm: fx.GraphModule, rec: dict[str, _Record], out: PointAnalysis) -> None:
+def _activation_points(gm: fx.GraphModule, rec: dict[str, Record], out: PointAnalysis) -> None:
     """conv/linear points: outputs of idempotent activations; refusals for the other ones."""
     calls: dict[str, int] = {}
     for n in gm.graph.nodes:
@@ -235,9 +133,9 @@ def _activation_points(gm: fx.GraphModule, rec: dict[str, _Record], out: PointAn
                 continue
         else:
             continue
-        if calls.get(name, 0) != 1 or rec.get(name, _Record()).calls != 1:
+        if calls.get(name, 0) != 1 or rec.get(name, Record()).calls != 1:
             out.refused[name] = (
-                f"module '{name}' is called {max(calls.get(name, 0), rec.get(name, _Record()).calls)} "
+                f"module '{name}' is called {max(calls.get(name, 0), rec.get(name, Record()).calls)} "
                 "times (shared), so a block inserted after it would change every call site"
             )
             continue
@@ -258,70 +156,17 @@ def _activation_points(gm: fx.GraphModule, rec: dict[str, _Record], out: PointAn
         )
 
 
-def _residual_points(model: nn.Module, rec: dict[str, _Record], out: PointAnalysis) -> None:
-    """residual/transformer points: after a block of an nn.Sequential of residual blocks."""
-    cache: dict[int, BlockInfo] = {}
-    for cname, container in model.named_modules():
-        if not is_sequential_container(container) or cname not in rec:
-            continue
-        keys = list(container._modules)
-        blocks = [container._modules[k] for k in keys]
-        infos = []
-        for b in blocks:
-            if id(b) not in cache:
-                cache[id(b)] = analyze_block(b)
-            infos.append(cache[id(b)])
-        prefix = f"{cname}." if cname else ""
-        for i, key in enumerate(keys):
-            name = prefix + key
-            r = rec.get(name)
-            if r is None or r.out_shape is None:
-                continue
-            # Prefer copying the block itself, then its nearest neighbours.
-            order = sorted(range(len(blocks)), key=lambda j, i=i: (abs(j - i), j < i))
-            why = infos[i].reason
-            for j in order:
-                info, rj = infos[j], rec.get(prefix + keys[j])
-                if not info.ok or rj is None or rj.in_shape != r.out_shape:
-                    continue
-                if rj.out_shape != r.out_shape:
-                    continue
-                if info.post_act and info.post_act != infos[i].out_act:
-                    why = (
-                        f"the residual block '{prefix + keys[j]}' ends with {info.post_act}, "
-                        f"which is the identity only on outputs of the same activation, and "
-                        f"'{name}' ends with {infos[i].out_act or 'something else'}"
-                    )
-                    continue
-                out.points[name] = DepthPoint(
-                    name=name,
-                    kind="transformer" if info.transformer else "residual",
-                    width=r.out_shape[-1] if info.transformer else r.out_shape[1],
-                    shape=r.out_shape,
-                    spatial_dims=0 if info.transformer else len(r.out_shape) - 2,
-                    activation=info.post_act,
-                    container=cname,
-                    template=prefix + keys[j],
-                    zeroed=info.zeroed,
-                )
-                out.refused.pop(name, None)
-                break
-            else:
-                if why and name not in out.points:
-                    out.refused.setdefault(name, why)
-
-
 def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
     """Find every depth point of ``model`` (and the reasons for refusing other modules)."""
     out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
-    rec = _record_shapes(model, example_input)
+    rec = record_shapes(model, example_input)
     try:
         gm = fx.symbolic_trace(model)
     except Exception as e:  # any tracing failure just means: no activation points
         out.refused[""] = f"torch.fx cannot trace the model ({type(e).__name__}: {e})"
     else:
         _activation_points(gm, rec, out)
-    _residual_points(model, rec, out)
+    residual_points(model, rec, out)
     for name in list(out.refused):
         if name in out.points:
             del out.refused[name]

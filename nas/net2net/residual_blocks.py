@@ -1,0 +1,313 @@
+"""Residual and transformer blocks: when a zeroed copy of a block is exactly the identity.
+
+A block ``h = x; h = h + f_1(h); ...; out = [act](h)`` (post-activation ResNet blocks, pre-norm
+transformer blocks) becomes the identity when the last module of every branch ``f_j`` outputs
+exactly zero: BN/LayerNorm affine or Linear/Conv weight and bias, MultiheadAttention's out_proj,
+or a layer-scale parameter. Zero branches add exactly 0, in eval AND train mode; a trailing
+``act`` must be idempotent (it sees the previous block's output, which ``act`` produced).
+A block with a projection shortcut ``f(x) + S(x)`` (downsample) can still serve as a template:
+``S`` becomes ``nn.Identity``, every conv gets stride 1, and the convs reading ``x`` are rebuilt
+with the block's output channels (fresh, seeded init; the zeroed branch end hides them).
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from .depth_types import DepthPoint, PointAnalysis, Record
+from .identity_blocks import node_activation
+
+__all__ = [
+    "BlockInfo",
+    "analyze_block",
+    "is_sequential_container",
+    "residual_points",
+    "template_copy",
+]
+
+_ADD_FUNCS = {operator.add, operator.iadd, torch.add}
+_ADD_METHODS = {"add", "add_"}
+_MUL_FUNCS = {operator.mul, operator.imul, torch.mul}
+# Ops that map an all-zero input to an all-zero output (so zeroing before them zeroes the branch).
+_ZERO_KEEPING_FUNCS = {F.dropout, torch.permute, torch.flatten, torch.reshape, torch.transpose}
+_ZERO_KEEPING_METHODS = {"permute", "reshape", "view", "transpose", "contiguous", "flatten"}
+_ZERO_KEEPING_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity)
+_ZEROABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.batchnorm._NormBase,
+             nn.LayerNorm, nn.GroupNorm)  # fmt: skip
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def is_sequential_container(m: nn.Module) -> bool:
+    """nn.Sequential (or subclass) that keeps Sequential's forward, so inserting a child is safe."""
+    return isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """What :func:`analyze_block` learned about one child of an nn.Sequential."""
+
+    ok: bool  # a copy with ``zeroed`` set to zero is exactly the identity (given post_act holds)
+    reason: str = ""
+    zeroed: tuple[str, ...] = ()
+    post_act: str = ""  # idempotent activation after the last residual add ("" if none)
+    out_act: str = ""  # idempotent activation that produces the block's output ("" if none)
+    transformer: bool = False
+    shortcut: str = ""  # projection shortcut module: a template only after replacing it
+    input_convs: tuple[str, ...] = ()  # convs reading the block input (rebuilt with the shortcut)
+
+
+def _is_add(n: fx.Node) -> bool:
+    return (n.op == "call_function" and n.target in _ADD_FUNCS and "alpha" not in n.kwargs) or (
+        n.op == "call_method" and n.target in _ADD_METHODS and "alpha" not in n.kwargs
+    )
+
+
+def _zero_target(node: fx.Node, gm: fx.GraphModule) -> tuple[str, ...] | None:
+    """Names of the tensors whose zeroing makes ``node``'s value exactly zero (None: unknown)."""
+    for _ in range(64):
+        if node.op == "call_module":
+            m = gm.get_submodule(node.target)
+            if isinstance(m, _ZERO_KEEPING_MODULES) or type(m).__name__ == "StochasticDepth":
+                node = node.args[0]
+                continue
+            if isinstance(m, nn.MultiheadAttention):
+                p = f"{node.target}.out_proj"
+                return (f"{p}.weight",) + ((f"{p}.bias",) if m.out_proj.bias is not None else ())
+            if isinstance(m, _ZEROABLE) and getattr(m, "weight", None) is not None:
+                bias = getattr(m, "bias", None) is not None
+                return (f"{node.target}.weight",) + ((f"{node.target}.bias",) if bias else ())
+            return None
+        args = [a for a in node.args if isinstance(a, fx.Node)]
+        if node.op == "call_function" and node.target is operator.getitem:
+            src = node.args[0]
+            is_mha = src.op == "call_module" and isinstance(
+                gm.get_submodule(src.target), nn.MultiheadAttention
+            )
+            if is_mha and node.args[1] == 0:
+                node = src
+                continue
+            return None
+        mul = (node.op == "call_function" and node.target in _MUL_FUNCS) or (
+            node.op == "call_method" and node.target == "mul"
+        )
+        if mul:
+            attrs = [a for a in args if a.op == "get_attr"]
+            if attrs:  # layer scale: gamma * f(x)
+                return (attrs[0].target,)
+            if not args:
+                return None
+            node = args[-1]
+            continue
+        keeps = (node.op == "call_function" and node.target in _ZERO_KEEPING_FUNCS) or (
+            node.op == "call_function"
+            and getattr(node.target, "__name__", "") == "stochastic_depth"
+        )
+        if keeps or (node.op == "call_method" and node.target in _ZERO_KEEPING_METHODS):
+            node = node.args[0]
+            continue
+        return None
+    return None
+
+
+def analyze_block(block: nn.Module) -> BlockInfo:
+    """Decide whether a copy of ``block`` can be made the identity by zeroing its branch ends."""
+    try:
+        gm = fx.symbolic_trace(block)
+    except Exception as e:
+        return BlockInfo(
+            False, f"torch.fx cannot trace '{type(block).__name__}' ({type(e).__name__})"
+        )
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    out = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+    if not placeholders or not isinstance(out, fx.Node):
+        return BlockInfo(False, "the block has no single input and output tensor")
+    x, act = placeholders[0], node_activation(out, gm)
+    out_act = act[0] if act and act[1] else ""
+    h, post = out, ""
+    if act is not None:
+        if not act[1]:
+            return BlockInfo(
+                False,
+                f"the block ends with {act[0]}, which is not idempotent, so a zeroed copy is "
+                "not the identity",
+                out_act=out_act,
+            )
+        post, h = act[0], out.args[0]
+    zeroed: list[str] = []
+    n_branches, shortcut, skip_nodes = 0, None, set()
+    while h is not x:
+        if not isinstance(h, fx.Node) or not _is_add(h):
+            return BlockInfo(False, "the block's output is not x + f(x)", out_act=out_act)
+        a, b = h.args[0], h.args[1]
+        if b is x or (isinstance(b, fx.Node) and _is_add(b) and a is not x):
+            a, b = b, a
+        if not (a is x or (isinstance(a, fx.Node) and _is_add(a))):
+            if _projects(a, x) is None and _projects(b, x) is not None:
+                a, b = b, a
+            shortcut = _projects(a, x)
+            if shortcut is None or n_branches:
+                return BlockInfo(False, "the block's output is not x + f(x)", out_act=out_act)
+            skip_nodes, a = _nodes_until(a, x), x
+        z = _zero_target(b, gm) if isinstance(b, fx.Node) else None
+        if z is None:
+            return BlockInfo(
+                False, f"the residual branch ending at '{b}' cannot be zeroed", out_act=out_act
+            )
+        zeroed.extend(z)
+        n_branches += 1
+        h = a
+    if n_branches == 0:
+        return BlockInfo(False, "the block has no residual add", out_act=out_act)
+    mods = list(block.modules())
+    sdpa = any(n.target is F.scaled_dot_product_attention for n in gm.graph.nodes)
+    transformer = sdpa or any(isinstance(m, nn.MultiheadAttention) for m in mods)
+    transformer |= n_branches >= 2 and any(isinstance(m, nn.LayerNorm) for m in mods)
+    info = BlockInfo(True, "", tuple(zeroed), post, out_act, transformer)
+    if shortcut is None:
+        return info
+    readers = [u for u in x.users if u not in skip_nodes]
+    convs = [u.target for u in readers if _is_plain_conv(u, gm)]
+    if len(convs) != len(readers):
+        why = "its projection shortcut cannot be removed (the input feeds more than plain convs)"
+        return BlockInfo(False, why, out_act=out_act)
+    return BlockInfo(
+        False,
+        "the shortcut is a projection (downsample), not the block's input",
+        info.zeroed,
+        post,
+        out_act,
+        transformer,
+        shortcut=shortcut,
+        input_convs=tuple(convs),
+    )
+
+
+def _projects(n: object, x: fx.Node) -> str | None:
+    """Module path of a projection shortcut ``n = S(x)`` (a chain of modules under one parent)."""
+    targets = []
+    while isinstance(n, fx.Node) and n is not x:
+        if n.op != "call_module" or len(n.all_input_nodes) != 1:
+            return None
+        targets.append(n.target)
+        n = n.all_input_nodes[0]
+    if n is not x or not targets:
+        return None
+    if len(targets) == 1:
+        return targets[0]
+    parts = [t.split(".") for t in targets]
+    common = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return ".".join(common) or None
+
+
+def _nodes_until(n: fx.Node, x: fx.Node) -> set[fx.Node]:
+    out = set()
+    while n is not x:
+        out.add(n)
+        n = n.all_input_nodes[0]
+    return out
+
+
+def _is_plain_conv(n: fx.Node, gm: fx.GraphModule) -> bool:
+    if n.op != "call_module":
+        return False
+    m = gm.get_submodule(n.target)
+    return isinstance(m, _CONVS) and m.groups == 1 and len(n.users) >= 1
+
+
+def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | None) -> nn.Module:
+    """A copy of ``block`` that maps ``channels`` to ``channels`` with an identity shortcut.
+
+    Blocks with an identity shortcut are just deep-copied. Otherwise the projection becomes
+    ``nn.Identity``, every conv gets stride 1, and the convs that read the input are rebuilt with
+    ``channels`` inputs and a fresh init seeded by ``seed`` (0 if None) so replays agree.
+    The caller zeroes ``info.zeroed`` afterwards.
+    """
+    new = copy.deepcopy(block)
+    if not info.shortcut:
+        return new
+    new.set_submodule(info.shortcut, nn.Identity())
+    for m in new.modules():
+        if isinstance(m, _CONVS):
+            m.stride = (1,) * (m.weight.dim() - 2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0 if seed is None else seed)
+        for name in info.input_convs:
+            old = new.get_submodule(name)
+            conv = type(old)(
+                channels, old.out_channels, old.kernel_size, padding=old.padding,
+                dilation=old.dilation, bias=old.bias is not None, padding_mode=old.padding_mode,
+            )  # fmt: skip
+            new.set_submodule(name, conv.to(old.weight.device, old.weight.dtype))
+    return new
+
+
+def residual_points(model: nn.Module, rec: dict[str, Record], out: PointAnalysis) -> None:
+    """residual/transformer points: after any child of an nn.Sequential that holds a template.
+
+    The template is the nearest block (the child itself first) that maps the child's output
+    shape to itself with an identity shortcut; failing that, the nearest block with a
+    projection shortcut and that output shape (rebuilt by :func:`template_copy`).
+    """
+    cache: dict[int, BlockInfo] = {}
+    for cname, container in model.named_modules():
+        if not is_sequential_container(container) or cname not in rec:
+            continue
+        prefix = f"{cname}." if cname else ""
+        names = [prefix + k for k in container._modules]
+        infos = []
+        for b in container._modules.values():
+            if id(b) not in cache:
+                cache[id(b)] = analyze_block(b)
+            infos.append(cache[id(b)])
+        for i, name in enumerate(names):
+            r = rec.get(name)
+            if r is None or r.out_shape is None:
+                continue
+            order = sorted(range(len(names)), key=lambda j, i=i: (abs(j - i), j < i))
+            why = infos[i].reason
+            fits = [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=True)]
+            fits += [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=False)]
+            for j in fits:
+                info = infos[j]
+                if info.post_act and info.post_act != infos[i].out_act:
+                    why = (
+                        f"the residual block '{names[j]}' ends with {info.post_act}, which is "
+                        f"the identity only on outputs of that activation, and '{name}' ends "
+                        f"with {infos[i].out_act or 'something else'}"
+                    )
+                    continue
+                out.points[name] = DepthPoint(
+                    name=name,
+                    kind="transformer" if info.transformer else "residual",
+                    width=r.out_shape[-1] if info.transformer else r.out_shape[1],
+                    shape=r.out_shape,
+                    spatial_dims=0 if info.transformer else len(r.out_shape) - 2,
+                    activation=info.post_act,
+                    container=cname,
+                    template=names[j],
+                    zeroed=info.zeroed,
+                    shortcut=info.shortcut,
+                )
+                break
+            else:
+                if why:
+                    out.refused.setdefault(name, why)
+
+
+def _fits(info: BlockInfo, rj: Record | None, r: Record, *, plain: bool) -> bool:
+    """Can the block described by (info, rj) follow the block recorded in ``r`` as identity?"""
+    if rj is None or rj.out_shape != r.out_shape:
+        return False
+    if plain:
+        return info.ok and rj.in_shape == r.out_shape
+    return bool(info.shortcut) and not info.transformer
