@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .depth_types import DepthPoint, PointAnalysis, Record
-from .identity_blocks import node_activation
+from .identity_blocks import act_signature, node_activation
 
 __all__ = [
     "BlockInfo",
@@ -117,6 +117,11 @@ def _zero_target(node: fx.Node, gm: fx.GraphModule) -> tuple[str, ...] | None:
 
 def analyze_block(block: nn.Module) -> BlockInfo:
     """Decide whether a copy of ``block`` can be made the identity by zeroing its branch ends."""
+    if type(block).__module__.startswith("torch.nn.modules") and not block._modules:
+        relu = isinstance(block, nn.ReLU | nn.Hardtanh)
+        return BlockInfo(False, out_act=act_signature(block) if relu else "")
+    if is_sequential_container(block):  # a stage of blocks is a container, not a template
+        return BlockInfo(False, "", out_act=_sequential_out_act(block))
     try:
         gm = fx.symbolic_trace(block)
     except Exception as e:
@@ -186,6 +191,12 @@ def analyze_block(block: nn.Module) -> BlockInfo:
         shortcut=shortcut,
         input_convs=tuple(convs),
     )
+
+
+def _sequential_out_act(seq: nn.Sequential) -> str:
+    """out_act of a plain Sequential: that of its last child."""
+    last = list(seq.children())[-1:]
+    return analyze_block(last[0]).out_act if last else ""
 
 
 def _projects(n: object, x: fx.Node) -> str | None:
