@@ -21,6 +21,7 @@ from hydra.utils import get_original_cwd, instantiate
 from omegaconf import DictConfig
 
 from nas.cli_common import (
+    CONFIG_DIR,
     check_group_choices,
     fail,
     guarded,
@@ -99,7 +100,7 @@ def build(cfg: DictConfig) -> tuple[Any, Any, str]:
         train_kwargs=kwargs,
         root_state_dict=root_sd,
         callbacks=_callbacks(cfg, run_dir),
-        progress=bool(cfg.train.get("progress", True)),
+        progress=True,  # the search-level lines; train.progress drives the per-epoch bar
     )
     return scfg, env, scfg.study or new_study_name()
 
@@ -122,7 +123,7 @@ def run(cfg: DictConfig) -> Any:
                 close()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="nas_search")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="nas_search")
 def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -279,6 +280,7 @@ class Searcher:
             return accuracy64(model, self.env.data.val)  # grown as given: no retraining
         if info.job_type == "root" and self.cfg.seed_epochs:
             kw["budget"] = Budget(epochs=self.cfg.seed_epochs)
+            kw["scheduler"] = fit_scheduler(kw.get("scheduler"), self.cfg.seed_epochs)
         base = kw.get("optimizer") or _default_optimizer
         lr = float(info.hparams["lr"])
         kw["optimizer"] = lambda params: base(params, lr=lr)
@@ -309,6 +311,13 @@ class Searcher:
         if res.status == "stopped":
             raise _Reject(TrialState.PRUNED, f"pruned by {self.cfg.pruner} at epoch {len(curve)}")
         return accuracy64(model, self.env.data.val)
+
+
+def fit_scheduler(factory: Any, epochs: int) -> Any:
+    """A cosine schedule sized for ``train.epochs`` re-sized to another run's epochs."""
+    if isinstance(factory, functools.partial) and "T_max" in factory.keywords:
+        return functools.partial(factory, T_max=epochs)
+    return factory
 
 
 def _default_optimizer(params: Any, lr: float) -> torch.optim.Optimizer:

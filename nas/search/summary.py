@@ -17,6 +17,7 @@ from rich.table import Table
 from nas.search import candidate as cand
 from nas.search.callbacks import SearchSummary
 from nas.search.lineage import best_so_far, lineage_path, lineage_rows
+from nas.search.loop import fit_scheduler
 from nas.search.metrics import accuracy64, reinitialize
 from nas.search.parents import candidates, pareto_front, rank_by_accuracy
 from nas.search.progress import format_mutation
@@ -36,6 +37,7 @@ def _final_train(s: Any, best: Any, model: Any) -> dict:
     kw = dict(s.env.train_kwargs)
     base = kw.pop("optimizer", None) or (lambda p, lr: __import__("torch").optim.AdamW(p, lr=lr))
     kw["budget"] = Budget(epochs=s.cfg.final_epochs)
+    kw["scheduler"] = fit_scheduler(kw.get("scheduler"), s.cfg.final_epochs)
     kw.setdefault("progress", s.env.progress)
     res = train(student, s.env.data, optimizer=lambda p: base(p, lr=lr), seed=s.cfg.seed, **kw)
     s.compute += float(res.compute_seconds)

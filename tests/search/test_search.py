@@ -1,0 +1,188 @@
+"""End-to-end searches on the real stack: Hydra configs, Optuna RDB storage, artifacts, torch."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from nas.models import build_from_spec
+from nas.search.metrics import accuracy64
+from nas.search.space import replay
+
+from .conftest import Recorder, run_cfg
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _study(tmp_path: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/nas.db")
+
+
+def check_lineage(study: optuna.Study) -> None:
+    """Every non-root trial's parent exists, is COMPLETE and finished before the child started."""
+    trials = {t.number: t for t in study.trials}
+    roots = [t for t in trials.values() if t.user_attrs.get("job_type") == "root"]
+    assert roots and all(t.user_attrs["parent"] is None for t in roots)
+    for t in trials.values():
+        if t.user_attrs.get("job_type") != "candidate":
+            continue
+        parent = trials[t.user_attrs["parent"]]
+        assert parent.state == TrialState.COMPLETE
+        assert parent.datetime_complete <= t.datetime_start
+        assert t.user_attrs["mutation"], t.number
+        for op in t.user_attrs["mutation"]:
+            assert op["op"] in ("widen", "deepen") and isinstance(op["target"], str)
+        path = t.user_attrs["arch"]["path"]
+        assert path == parent.user_attrs["arch"]["path"] + t.user_attrs["mutation"]
+
+
+def check_preserved(study: optuna.Study) -> int:
+    """Warm start: a child's val accuracy before training equals its parent's, exactly."""
+    trials = {t.number: t for t in study.trials}
+    checked = 0
+    for t in trials.values():
+        if t.user_attrs.get("job_type") != "candidate" or "val_acc_before" not in t.user_attrs:
+            continue
+        assert t.user_attrs["val_acc_before"] == trials[t.user_attrs["parent"]].value, t.number
+        assert t.user_attrs["preserved"] is True
+        checked += 1
+    return checked
+
+
+def test_search_end_to_end(tiny_cfg, tmp_path):
+    rec = Recorder()
+    summary = run_cfg(tiny_cfg("search.trials=5", "search.study=e2e"), callbacks=(rec,))
+    study = _study(tmp_path, "e2e")
+    assert len(study.get_trials(states=FINISHED)) == 5
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    check_lineage(study)
+    assert check_preserved(study) >= 1
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        a = t.user_attrs
+        assert a["params"] > 0 and a["flops"] > 0 and a["curve"] and a["checkpoint"]["sha256"]
+    # the callbacks were driven
+    assert len(rec.calls["on_search_start"]) == 1 and len(rec.calls["on_search_end"]) == 1
+    assert len(rec.calls["on_candidate_end"]) == len(study.trials)
+    assert len(rec.calls["on_epoch"]) >= 5
+    assert rec.calls["on_search_end"][0][0].best_trial == summary.best_trial
+    # summary, lineage and export
+    assert summary.best_val_acc == max(
+        t.value for t in study.get_trials(states=(TrialState.COMPLETE,))
+    )
+    assert summary.best_path[0] == 0 and summary.best_path[-1] == summary.best_trial
+    assert summary.best_so_far and summary.timings["trainings"] == 5
+    rows = summary.lineage
+    assert {"number", "parent", "state", "mutation", "val_acc", "curve", "arch"} <= set(rows[0])
+    out = Path(summary.export_dir)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["trial"] == summary.best_trial and math.isclose(card["test_acc"], summary.test_acc)
+    arch = json.loads((out / "architecture.json").read_text())
+    from nas.cli_search import build
+
+    _, env, _ = build(tiny_cfg())
+    model = build_from_spec(arch["seed"], input_shape=arch["input_shape"], num_classes=10)
+    model = replay(model, arch["path"], next(iter(env.data.train))[0][:2])
+    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    assert accuracy64(model, env.data.val) == summary.best_val_acc
+
+
+def test_rerun_continues_without_retraining(tiny_cfg, tmp_path):
+    first = run_cfg(tiny_cfg("search.trials=3", "search.study=cont"))
+    before = {
+        t.number: (t.datetime_start, t.datetime_complete) for t in _study(tmp_path, "cont").trials
+    }
+    second = run_cfg(tiny_cfg("search.trials=5", "search.study=cont"))
+    study = _study(tmp_path, "cont")
+    assert first.timings["trainings"] == 3 and second.timings["trainings"] == 2
+    assert len(study.get_trials(states=FINISHED)) == 5
+    for t in study.trials:
+        if t.number in before:
+            assert (t.datetime_start, t.datetime_complete) == before[t.number]
+    check_lineage(study)
+    check_preserved(study)
+
+
+def test_scratch_mode(tiny_cfg, tmp_path):
+    run_cfg(tiny_cfg("search=scratch", "search.trials=3", "search.study=scratch"))
+    study = _study(tmp_path, "scratch")
+    children = [t for t in study.trials if t.user_attrs.get("job_type") == "candidate"]
+    assert children and len(study.get_trials(states=FINISHED)) == 3
+    for t in children:
+        assert t.user_attrs["warm_start"] is False
+        assert t.user_attrs["hparams"]["lr_ratio"] == 1.0
+        assert "val_acc_before" in t.user_attrs and "preserved" not in t.user_attrs
+    check_lineage(study)
+
+
+def test_corrupted_checkpoint_fails_that_candidate_only(tiny_cfg, tmp_path):
+    run_cfg(tiny_cfg("search.trials=3", "search.study=corrupt", "search.parent=best"))
+    study = _study(tmp_path, "corrupt")
+    best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: (t.value, -t.number))
+    ckpt = tmp_path / "artifacts" / best.user_attrs["checkpoint"]["artifact_id"]
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+    summary = run_cfg(tiny_cfg("search.trials=4", "search.study=corrupt"))
+    study = _study(tmp_path, "corrupt")
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert len(failed) == 1 and "sha256 mismatch" in failed[0].user_attrs["fail_reason"]
+    assert len(study.get_trials(states=FINISHED)) == 4  # the search went on
+    assert summary.best_trial != best.number  # a corrupted model is never exported
+
+
+def test_pretrained_root_is_grown_not_retrained(tiny_cfg, tmp_path):
+    from nas.cli_search import build
+
+    _, env, _ = build(tiny_cfg())
+    torch.manual_seed(1)
+    seed = build_from_spec(env.seed_spec, input_shape=env.data.input_shape, num_classes=10)
+    torch.save(seed.state_dict(), tmp_path / "seed.pt")
+    summary = run_cfg(
+        tiny_cfg("search.trials=2", "search.study=pre", f"model.checkpoint={tmp_path}/seed.pt")
+    )
+    root = _study(tmp_path, "pre").trials[0]
+    assert root.user_attrs["pretrained"] is True
+    assert root.user_attrs["val_acc_before"] == root.value == accuracy64(seed, env.data.val)
+    assert summary.timings["trainings"] == 1  # only the child trained
+
+
+def test_nan_loss_prunes_with_reason(tiny_cfg, tmp_path):
+    import functools
+
+    from nas.cli_search import build
+    from nas.search import run_search
+
+    # plain SGD at 1e12 x the root's lr: the child's loss overflows to inf/NaN at once
+    cfg = tiny_cfg("search.trials=2", "search.study=nan", "search.lr_ratio=[1e12,1e12]")
+    scfg, env, study = build(cfg)
+    env.train_kwargs["optimizer"] = functools.partial(torch.optim.SGD, lr=0.1)
+    env.base_lr = 0.1
+    run_search(scfg, env, study)
+    child = _study(tmp_path, "nan").trials[1]
+    assert child.state == TrialState.PRUNED
+    assert child.user_attrs["prune_reason"].startswith("diverged")
+
+
+@pytest.mark.parametrize(
+    "policy,objective", [("tournament", "accuracy"), ("pareto", "accuracy_vs_size")]
+)
+def test_parent_policies_and_objectives(tiny_cfg, tmp_path, policy, objective):
+    name = f"{policy}-{objective}"
+    summary = run_cfg(
+        tiny_cfg("search.trials=4", f"search.study={name}", f"search.parent={policy}",
+                 f"search.objective={objective}", "search.max_params=20000")
+    )  # fmt: skip
+    study = _study(tmp_path, name)
+    assert len(study.directions) == (2 if objective == "accuracy_vs_size" else 1)
+    check_lineage(study)
+    check_preserved(study)
+    if objective == "accuracy_vs_size":
+        assert summary.pareto
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert t.user_attrs["params"] <= 20000
