@@ -269,4 +269,5 @@ def train(
         seconds=time.perf_counter() - start,
         compute_seconds=compute,
         message=message,
+        optimizer_state=opt.state_dict(),
     )

@@ -86,6 +86,8 @@ class TrainResult:
         compute_seconds: Seconds in forward/backward/optimizer steps and evaluation passes
             (excludes data loading, progress display and callbacks).
         message: One line explaining the status.
+        optimizer_state: The optimizer's ``state_dict()`` at the end (e.g. Adam moments), for
+            growing it with Net2Net and passing it to the next run as ``optimizer_state``.
     """
 
     status: str
@@ -96,3 +98,4 @@ class TrainResult:
     seconds: float = 0.0
     compute_seconds: float = 0.0
     message: str = ""
+    optimizer_state: dict | None = field(default=None, repr=False)
