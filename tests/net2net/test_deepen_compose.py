@@ -1,0 +1,58 @@
+"""Deepening composes with widening (skipped until nas.net2net.widen exists)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_deepen_models import cnn, mlp, randomize_, resnet
+from torch import nn
+
+from nas.net2net.deepen import deepen, depth_points
+from nas.net2net.verify import max_abs_diff
+
+widen_mod = pytest.importorskip("nas.net2net.widen")
+
+
+def assert_exact(parent: nn.Module, child: nn.Module, x: torch.Tensor) -> None:
+    diff, scale = max_abs_diff(parent, child, x)
+    assert diff <= 1e-10 * scale
+
+
+MODELS = {
+    "mlp": (lambda: mlp([5, 4]), (3, 6)),
+    "cnn1d": (lambda: cnn(1, [3, 4], 3), (2, 1, 12)),
+    "cnn2d": (lambda: cnn(2, [3, 4], 3), (2, 1, 6, 6)),
+    "resnet1d": (lambda: resnet(1, [3, 4], 1), (2, 1, 12)),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
+    build, shape = MODELS[name]
+    torch.manual_seed(0)
+    m = randomize_(build())
+    x = torch.randn(*shape)
+    for p in depth_points(m, x):
+        deep = deepen(m, p, example_input=x, seed=0)
+        for g in widen_mod.width_groups(deep, x):
+            wide = widen_mod.widen(deep, g, 2 * g.width, example_input=x, seed=0)
+            assert_exact(m, wide, x)
+        g0 = widen_mod.width_groups(deep, x)[0]
+        wide = widen_mod.widen(deep, g0.name, 2 * g0.width, example_input=x, seed=0)
+        for q in depth_points(wide, x):
+            assert_exact(m, deepen(wide, q, example_input=x, seed=0), x)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_widen_then_deepen_every_point(name: str) -> None:
+    build, shape = MODELS[name]
+    torch.manual_seed(1)
+    m = randomize_(build())
+    x = torch.randn(*shape)
+    for g in widen_mod.width_groups(m, x):
+        wide = widen_mod.widen(m, g, g.width + 3 if name == "mlp" else 2 * g.width,
+                               example_input=x, seed=0)  # fmt: skip
+        points = depth_points(wide, x)
+        assert points
+        for p in points:
+            assert_exact(m, deepen(wide, p, example_input=x, data=[x], seed=0), x)
