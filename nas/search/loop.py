@@ -216,11 +216,12 @@ class Searcher:
     def _child(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
         cfg = self.cfg
         parent = choose_parent(trial, self.study, cfg.parent, cfg.tournament_k, self.bad_parents)
+        trial.set_user_attr("parent", parent.number)  # recorded even if the mutation fails
+        trial.set_user_attr("job_type", "candidate")
         try:
             teacher = self.model_of(parent)
         except cand.CheckpointError:
             self.bad_parents.add(parent.number)
-            trial.set_user_attr("parent", parent.number)
             raise
         noise = (
             trial.suggest_categorical("noise", cfg.noise) if len(cfg.noise) > 1 else cfg.noise[0]

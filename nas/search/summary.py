@@ -170,7 +170,8 @@ def print_summary(summary: SearchSummary, console: Console | None = None) -> Non
             if r["number"] == summary.best_trial
             else ("green" if r["number"] in on_path else None)
         )
-        mut = format_mutation(r["mutation"]) if r["job_type"] != "root" else "root"
+        mut = "root" if r["job_type"] == "root" else format_mutation(r["mutation"])
+        mut = mut if r["mutation"] or r["job_type"] == "root" else "-"
         if r["reason"]:
             mut += f" ({r['reason'][:60]})"
         table.add_row(

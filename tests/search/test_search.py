@@ -10,12 +10,11 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
+from search_helpers import Recorder, run_cfg
 
 from nas.models import build_from_spec
 from nas.search.metrics import accuracy64
 from nas.search.space import replay
-
-from .conftest import Recorder, run_cfg
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

@@ -1,0 +1,144 @@
+"""`nas-search` as a user runs it: a subprocess, one-line errors, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TINY = [
+    "logger=none",
+    "data.n_samples=1200",
+    "train.progress=false",
+    "search.seed_epochs=3",
+    "search.startup_trials=2",
+]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def nas_search(cwd: Path, *overrides: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nas.cli_search", *overrides],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _studies(url: str) -> list[str]:
+    return sorted(optuna.get_all_study_names(storage=url))
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("search.mutations=[widen,shrink]", "unknown mutation 'shrink'"),
+        ("train.epochs=0", "train.epochs"),
+        ("search.trials=0", "search.trials"),
+        ("storage=nosuchdb://x/y", "storage: cannot open"),
+        ("storage=sqlite:////nonexistent-dir/sub/nas.db", "storage: cannot open"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
+    url = f"sqlite:///{tmp_path}/nas.db"
+    optuna.create_study(study_name="keep", storage=url)  # an existing study must stay alone
+    args = [f"storage={url}", *TINY, "search.study=new", override]
+    res = nas_search(tmp_path, *args)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert _studies(url) == ["keep"]  # no half-created study
+    assert not list((tmp_path / "outputs").glob("search/*/*"))  # no run folder left behind
+    assert not (tmp_path / "nonexistent-dir").exists()
+
+
+def test_existing_study_with_other_objective_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path}/nas.db"
+    study = optuna.create_study(study_name="obj", storage=url, direction="maximize")
+    study.set_user_attr("objective", "accuracy")
+    res = nas_search(
+        tmp_path, f"storage={url}", *TINY, "search.study=obj", "search.objective=accuracy_vs_size"
+    )
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: study 'obj' was created with objective accuracy")
+    assert len(optuna.load_study(study_name="obj", storage=url).trials) == 0
+
+
+def _snapshot(url: str, name: str) -> list:
+    return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+
+
+def test_resume_after_sigkill(tmp_path):
+    """Kill mid-training, re-run: finished candidates kept (not retrained), none left RUNNING."""
+    url = f"sqlite:///{tmp_path}/nas.db"
+    args = [f"storage={url}", *TINY, "search.study=k", "search.trials=6", "train.epochs=3"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli_search", *args, f"hydra.run.dir={tmp_path}/run1"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, killed_running = time.monotonic() + 120, None
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            try:
+                trials = _snapshot(url, "k")
+            except Exception:  # the study does not exist yet
+                continue
+            done = [t for t in trials if t.state in FINISHED]
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if len(done) >= 2 and running and running[0].user_attrs.get("curve"):
+                os.kill(proc.pid, signal.SIGKILL)  # mid-training: after an epoch, before tell
+                killed_running = running[0].number
+                break
+    finally:
+        if proc.poll() is None and killed_running is None:
+            proc.kill()
+        proc.wait()
+    assert killed_running is not None, "the search finished before it could be killed"
+    before = {t.number: t for t in _snapshot(url, "k") if t.state in FINISHED}
+
+    res = nas_search(tmp_path, *args, f"hydra.run.dir={tmp_path}/run2")
+    assert res.returncode == 0, res.stderr[-2000:]
+    after = {t.number: t for t in _snapshot(url, "k")}
+    assert not [t for t in after.values() if t.state == TrialState.RUNNING]
+    stale = after[killed_running]
+    assert stale.state == TrialState.FAIL and stale.user_attrs["fail_reason"].startswith("stale")
+    for number, t in before.items():  # kept, not retrained
+        a = after[number]
+        assert (a.state, a.values, a.datetime_start, a.datetime_complete) == (
+            t.state,
+            t.values,
+            t.datetime_start,
+            t.datetime_complete,
+        )
+    finished = [t for t in after.values() if t.state in FINISHED]
+    assert len(finished) == 6
+    trainings = int(re.search(r"(\d+) training runs", res.stdout).group(1))
+    assert trainings == 6 - len(before)
+    # lineage stays consistent across the two processes
+    for t in finished:
+        parent = t.user_attrs.get("parent")
+        if parent is not None:
+            assert after[parent].state == TrialState.COMPLETE
+            assert after[parent].datetime_complete <= t.datetime_start
+    assert (tmp_path / "run2" / "best" / "model_card.json").is_file()
