@@ -16,7 +16,7 @@ from torch import nn
 from nas.models import _checks
 from nas.models.registry import register_model
 
-_LAYERS: dict[int, dict[str, Any]] = {
+LAYERS: dict[int, dict[str, Any]] = {
     1: {
         "conv": nn.Conv1d,
         "bn": nn.BatchNorm1d,
@@ -32,13 +32,13 @@ _LAYERS: dict[int, dict[str, Any]] = {
         "gap": nn.AdaptiveAvgPool2d,
     },
 }
-_LAYOUT = {1: "[channels, length]", 2: "[channels, height, width]"}
+LAYOUT = {1: "[channels, length]", 2: "[channels, height, width]"}
 POOLS = (None, "max", "avg")
 
 
 def conv_bn_relu(dim: int, c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> list:
     """``[conv (no bias, 'same' padding), batch norm, ReLU]`` for ``dim`` spatial dims."""
-    layers = _LAYERS[dim]
+    layers = LAYERS[dim]
     conv = layers["conv"](c_in, c_out, kernel_size, stride, kernel_size // 2, bias=False)
     return [conv, layers["bn"](c_out), nn.ReLU()]
 
@@ -48,7 +48,7 @@ def classifier(dim: int, body: dict[str, nn.Module], width: int, num_classes: in
     return nn.Sequential(
         OrderedDict(
             **body,
-            global_pool=_LAYERS[dim]["gap"](1),
+            global_pool=LAYERS[dim]["gap"](1),
             flatten=nn.Flatten(1),
             head=nn.Linear(width, num_classes),
         )
@@ -67,7 +67,7 @@ def build_cnn(
     pool: str | None,
 ) -> nn.Sequential:
     """Check the options and build the Conv-BN-ReLU classifier (see :func:`cnn1d`)."""
-    shape = _checks.input_shape(name, input_shape, dim + 1, _LAYOUT[dim])
+    shape = _checks.input_shape(name, input_shape, dim + 1, LAYOUT[dim])
     widths = _checks.int_list(name, "widths", widths)
     blocks = _checks.per_stage(name, "blocks", blocks, len(widths))
     kernel_size = _checks.odd_kernel(name, kernel_size)
@@ -77,7 +77,7 @@ def build_cnn(
     c_in = shape[0]
     for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
         if stage > 0 and pool is not None:
-            layers.append(_LAYERS[dim][pool](2, ceil_mode=True))
+            layers.append(LAYERS[dim][pool](2, ceil_mode=True))
         for block in range(count):
             s = stride if stage > 0 and block == 0 else 1
             layers += conv_bn_relu(dim, c_in, width, kernel_size, s)

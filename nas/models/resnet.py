@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nas.models import _checks
-from nas.models.cnn import _LAYERS, _LAYOUT, classifier, conv_bn_relu
+from nas.models.cnn import LAYERS, LAYOUT, classifier, conv_bn_relu
 from nas.models.registry import register_model
 
 
@@ -26,7 +26,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, dim: int, c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> None:
         super().__init__()
-        layers = _LAYERS[dim]
+        layers = LAYERS[dim]
         pad = kernel_size // 2
         self.conv1 = layers["conv"](c_in, c_out, kernel_size, stride, pad, bias=False)
         self.bn1 = layers["bn"](c_out)
@@ -57,7 +57,7 @@ def build_resnet(
     stride: int,
 ) -> nn.Sequential:
     """Check the options and build the residual classifier (see :func:`resnet1d`)."""
-    shape = _checks.input_shape(name, input_shape, dim + 1, _LAYOUT[dim])
+    shape = _checks.input_shape(name, input_shape, dim + 1, LAYOUT[dim])
     widths = _checks.int_list(name, "widths", widths)
     blocks = _checks.per_stage(name, "blocks", blocks, len(widths))
     kernel_size = _checks.odd_kernel(name, kernel_size)
