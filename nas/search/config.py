@@ -69,6 +69,8 @@ class SearchConfig:
                 f"search: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
             )
         cfg = cls(**values)
+        if cfg.study is not None:  # YAML reads search.study=1 (or nan) as a number
+            cfg.study = str(cfg.study)
         cfg.lr_ratio = tuple(float(v) for v in cfg.lr_ratio)  # type: ignore[assignment]
         cfg.widen_factors = [float(v) for v in cfg.widen_factors]
         cfg.noise = [float(v) for v in cfg.noise]

@@ -48,7 +48,7 @@ def check_preserved(study: optuna.Study) -> int:
     for t in trials.values():
         if t.user_attrs.get("job_type") != "candidate" or "val_acc_before" not in t.user_attrs:
             continue
-        assert t.user_attrs["val_acc_before"] == trials[t.user_attrs["parent"]].value, t.number
+        assert t.user_attrs["val_acc_before"] == trials[t.user_attrs["parent"]].values[0], t.number
         assert t.user_attrs["preserved"] is True
         checked += 1
     return checked
@@ -158,12 +158,12 @@ def test_nan_loss_prunes_with_reason(tiny_cfg, tmp_path):
     from nas.search import run_search
 
     # plain SGD at 1e12 x the root's lr: the child's loss overflows to inf/NaN at once
-    cfg = tiny_cfg("search.trials=2", "search.study=nan", "search.lr_ratio=[1e12,1e12]")
+    cfg = tiny_cfg("search.trials=2", "search.study=diverge", "search.lr_ratio=[1e12,1e12]")
     scfg, env, study = build(cfg)
     env.train_kwargs["optimizer"] = functools.partial(torch.optim.SGD, lr=0.1)
     env.base_lr = 0.1
     run_search(scfg, env, study)
-    child = _study(tmp_path, "nan").trials[1]
+    child = _study(tmp_path, "diverge").trials[1]
     assert child.state == TrialState.PRUNED
     assert child.user_attrs["prune_reason"].startswith("diverged")
 
