@@ -41,6 +41,7 @@ __all__ = ["SearchEnv", "Searcher"]
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+HEARTBEAT_SECONDS = 2.0  # how often a training candidate writes its curve + heartbeat
 
 
 @dataclass
@@ -288,12 +289,15 @@ class Searcher:
         kw.setdefault("progress", self.env.progress)
         can_prune = info.job_type != "root" and len(self.cfg.directions) == 1
         curve: list[dict] = []
+        last_write = [time.perf_counter()]
 
         def on_epoch(rec: Any) -> bool:
             r = dataclasses.asdict(rec) if dataclasses.is_dataclass(rec) else dict(rec)
             curve.append(r)
-            trial.set_user_attr("curve", curve)
-            trial.set_user_attr("worker", st.worker_attr())
+            if time.perf_counter() - last_write[0] > HEARTBEAT_SECONDS:  # few storage writes
+                trial.set_user_attr("curve", curve)
+                trial.set_user_attr("worker", st.worker_attr())
+                last_write[0] = time.perf_counter()
             self.cb.on_epoch(info, r)
             if not can_prune or not math.isfinite(r["val_acc"]):
                 return False

@@ -106,7 +106,7 @@ def test_resume_after_sigkill(tmp_path):
                 continue
             done = [t for t in trials if t.state in FINISHED]
             running = [t for t in trials if t.state == TrialState.RUNNING]
-            if len(done) >= 2 and running and running[0].user_attrs.get("curve"):
+            if len(done) >= 2 and running and running[0].intermediate_values:
                 os.kill(proc.pid, signal.SIGKILL)  # mid-training: after an epoch, before tell
                 killed_running = running[0].number
                 break
