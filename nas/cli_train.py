@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.cli_common import (
+    CONFIG_DIR,
     check_group_choices,
     guarded,
     instantiate_data,
@@ -86,7 +87,7 @@ def run(cfg: DictConfig) -> dict:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="nas_train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="nas_train")
 def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 

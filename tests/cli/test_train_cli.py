@@ -1,4 +1,4 @@
-"""`nas-train` end to end in a subprocess: the documented overrides, output, and bad input."""
+"""`nas-train` end to end: the installed console script, run from outside the repo."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from nas.models import build_from_spec
 
 def nas_train(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nas.cli_train", *overrides],
+        [str(Path(sys.executable).with_name("nas-train")), *overrides],
         cwd=cwd,
         capture_output=True,
         text=True,
