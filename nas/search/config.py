@@ -41,6 +41,7 @@ class SearchConfig:
     max_ops: int = 2
     lr_ratio: tuple[float, float] = (0.1, 1.0)
     noise: list[float] = field(default_factory=lambda: [0.0])
+    hparams: dict[str, list[float]] = field(default_factory=dict)  # optimizer kwarg: [low, high]
     warm_start: bool = True
     seed_epochs: int | None = None
     pruner: str = "median"
@@ -75,6 +76,7 @@ class SearchConfig:
         cfg.widen_factors = [float(v) for v in cfg.widen_factors]
         cfg.noise = [float(v) for v in cfg.noise]
         cfg.mutations = list(cfg.mutations)
+        cfg.hparams = {str(k): [float(x) for x in v] for k, v in dict(cfg.hparams or {}).items()}
         cfg.validate()
         return cfg
 
@@ -110,6 +112,11 @@ class SearchConfig:
             raise SearchConfigError(
                 f"search.lr_ratio: {list(self.lr_ratio)} must be [low, high] with 0 < low <= high"
             )
+        for name, rng in self.hparams.items():
+            if len(rng) != 2 or not 0 < float(rng[0]) <= float(rng[1]):
+                raise SearchConfigError(
+                    f"search.hparams.{name}: {rng} must be [low, high] with 0 < low <= high"
+                )
         if not self.noise or any(n < 0 for n in self.noise):
             raise SearchConfigError(f"search.noise: {self.noise} must be non-empty and each >= 0")
 

@@ -241,6 +241,10 @@ class Searcher:
         path = parent.user_attrs.get("arch", {}).get("path", []) + mutation
         arch = {"seed": self.env.seed_spec, "path": path} | describe(model, self.example)
         hparams = {"lr": self.env.base_lr * ratio, "lr_ratio": ratio, "noise": noise}
+        opt_kw = {
+            k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in cfg.hparams.items()
+        }
+        hparams |= {"optimizer": opt_kw} if opt_kw else {}
         info = self._info(
             trial, model, parent=parent.number, mutation=mutation, arch=arch, hparams=hparams,
             warm_start=cfg.warm_start, job_type="candidate",
@@ -284,8 +288,8 @@ class Searcher:
             kw["budget"] = Budget(epochs=self.cfg.seed_epochs)
             kw["scheduler"] = fit_scheduler(kw.get("scheduler"), self.cfg.seed_epochs)
         base = kw.get("optimizer") or _default_optimizer
-        lr = float(info.hparams["lr"])
-        kw["optimizer"] = lambda params: base(params, lr=lr)
+        lr, extra = float(info.hparams["lr"]), dict(info.hparams.get("optimizer", {}))
+        kw["optimizer"] = lambda params: base(params, lr=lr, **extra)
         kw.setdefault("progress", self.env.progress)
         can_prune = info.job_type != "root" and len(self.cfg.directions) == 1
         curve: list[dict] = []
