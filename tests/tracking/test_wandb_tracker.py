@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from tracking_helpers import DEEPEN, WIDEN, candidate, drive, scripted_search
+from tracking_helpers import DEEPEN, WIDEN, candidate, drive, isolate_wandb, scripted_search
 
 from nas.tracking import TABLE_COLUMNS, create_tracker, find_offline_runs, read_offline_runs
 from nas.tracking.offline import OfflineRun
@@ -20,9 +20,7 @@ STUDY = "tstudy"
 def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, dict[str, OfflineRun]]:
     """Drive the wandb tracker through a scripted search once; read every run back."""
     mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("wandb_home")
-    for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
-        mp.setenv(var, str(home / var.lower()))
+    isolate_wandb(mp, tmp_path_factory.mktemp("wandb_home"))
     out = tmp_path_factory.mktemp("run")
     script = scripted_search(STUDY)
     tracker = create_tracker("wandb", run_dir=out, project="nas-tests", tags=["test"])

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from nas.search.callbacks import CandidateInfo, SearchCallback, SearchSummary
+
+
+def isolate_wandb(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """Keep wandb's caches, artifact staging and settings under ``home``; never online."""
+    for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        mp.setenv(var, str(home / var.lower()))
+    mp.setenv("WANDB_SILENT", "true")
+    mp.delenv("WANDB_API_KEY", raising=False)
 
 
 @dataclass
