@@ -311,6 +311,7 @@ class Searcher:
         res = train(
             model, self.env.data, seed=self.cfg.seed + trial.number, on_epoch=on_epoch, **kw
         )
+        trial.set_user_attr("curve", curve)
         self.trainings += 1
         self.compute += float(res.compute_seconds)
         trial.set_user_attr("compute_seconds", float(res.compute_seconds))

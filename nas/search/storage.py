@@ -7,6 +7,7 @@ study behind.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -90,19 +91,23 @@ def open_study(
     ``identity`` (objective, seed model spec, data set) must match a resumed study's: growing a
     different seed or scoring a different objective in the same lineage would be meaningless.
     """
-    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
-    resumed = name in existing
-    if resumed:
-        old = existing[name]
-        old_dirs = [d.name.lower() for d in old.directions]
-        old_obj = old.user_attrs.get("objective")
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        study_id = None
+    resumed = study_id is not None
+    identity = json.loads(json.dumps(identity))  # tuples -> lists, as the storage returns them
+    if study_id is not None:
+        old_dirs = [d.name.lower() for d in storage.get_study_directions(study_id)]
+        attrs = storage.get_study_user_attrs(study_id)
+        old_obj = attrs.get("objective")
         if old_dirs != cfg.directions or (old_obj and old_obj != cfg.objective):
             raise SearchConfigError(
                 f"study {name!r} was created with objective {old_obj or old_dirs}, not "
                 f"{cfg.objective!r}; use another search.study or the same objective"
             )
         for key, value in identity.items():
-            stored = old.user_attrs.get(key)
+            stored = attrs.get(key)
             if stored is not None and stored != value:
                 raise SearchConfigError(
                     f"study {name!r} was created with {key}={stored}, not {value}; "
