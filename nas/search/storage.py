@@ -152,7 +152,9 @@ def recover_stale(study: optuna.Study, stale_after: float) -> list[int]:
     stale = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         w = t.user_attrs.get("worker") or {}
-        last = w.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else 0.0)
+        last = w.get("heartbeat")
+        if last is None:
+            last = t.datetime_start.timestamp() if t.datetime_start else 0.0
         same_host = w.get("host") == socket.gethostname()
         dead = (same_host and w.get("pid") != os.getpid() and not _alive(int(w["pid"]))) or (
             time.time() - last > stale_after
