@@ -108,8 +108,14 @@ def test_rerun_continues_without_retraining(tiny_cfg, tmp_path):
 
 
 def test_scratch_mode(tiny_cfg, tmp_path):
-    run_cfg(tiny_cfg("search=scratch", "search.trials=3", "search.study=scratch"))
+    summary = run_cfg(
+        tiny_cfg("search=scratch", "search.trials=3", "search.study=scratch",
+                 "search.final_train=scratch", "search.final_epochs=1")
+    )  # fmt: skip
     study = _study(tmp_path, "scratch")
+    card = json.loads((Path(summary.export_dir) / "model_card.json").read_text())
+    assert card["final_train"]["mode"] == "scratch" and 0 <= card["final_train"]["test_acc"] <= 1
+    assert card["warm_start"] is False and (Path(summary.export_dir) / "final_model.pt").is_file()
     children = [t for t in study.trials if t.user_attrs.get("job_type") == "candidate"]
     assert children and len(study.get_trials(states=FINISHED)) == 3
     for t in children:
@@ -143,12 +149,19 @@ def test_pretrained_root_is_grown_not_retrained(tiny_cfg, tmp_path):
     seed = build_from_spec(env.seed_spec, input_shape=env.data.input_shape, num_classes=10)
     torch.save(seed.state_dict(), tmp_path / "seed.pt")
     summary = run_cfg(
-        tiny_cfg("search.trials=2", "search.study=pre", f"model.checkpoint={tmp_path}/seed.pt")
+        tiny_cfg(
+            "search.trials=2",
+            "search.study=pre",
+            f"model.checkpoint={tmp_path}/seed.pt",
+            "search.final_train=finetune",
+            "search.final_epochs=1",
+        )
     )
     root = _study(tmp_path, "pre").trials[0]
     assert root.user_attrs["pretrained"] is True
     assert root.user_attrs["val_acc_before"] == root.value == accuracy64(seed, env.data.val)
-    assert summary.timings["trainings"] == 1  # only the child trained
+    assert summary.timings["trainings"] == 1  # only the child trained (+ the final finetune)
+    assert summary.final_train["mode"] == "finetune" and "test_acc" in summary.final_train
 
 
 def test_nan_loss_prunes_with_reason(tiny_cfg, tmp_path):
