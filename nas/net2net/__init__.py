@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from .deepen import DepthPoint, deepen, depth_points
 from .errors import Net2NetError, NotDeepenableError, NotWidenableError, VerificationError
+from .summary import architecture, describe_change, summarize
 from .verify import preservation_error
+from .widen import WidthGroup, widen, widen_with_mapping, width_groups
 
 __all__ = [
+    "DepthPoint",
     "Net2NetError",
     "NotDeepenableError",
     "NotWidenableError",
     "VerificationError",
+    "WidthGroup",
+    "architecture",
+    "deepen",
+    "depth_points",
+    "describe_change",
     "preservation_error",
+    "summarize",
+    "widen",
+    "widen_with_mapping",
+    "width_groups",
 ]

@@ -1,4 +1,4 @@
-"""Deepening composes with widening (skipped until nas.net2net.widen exists)."""
+"""Deepening composes with widening, exactly (float64 models: a float32 weight / 3 rounds)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import torch
 from test_deepen_models import cnn, mlp, randomize_, resnet
 from torch import nn
 
+from nas import net2net as widen_mod
 from nas.net2net.deepen import deepen, depth_points
 from nas.net2net.verify import max_abs_diff
-
-widen_mod = pytest.importorskip("nas.net2net.widen")
 
 
 def assert_exact(parent: nn.Module, child: nn.Module, x: torch.Tensor) -> None:
@@ -30,8 +29,8 @@ MODELS = {
 def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
     build, shape = MODELS[name]
     torch.manual_seed(0)
-    m = randomize_(build())
-    x = torch.randn(*shape)
+    m = randomize_(build()).double()
+    x = torch.randn(*shape, dtype=torch.float64)
     for p in depth_points(m, x):
         deep = deepen(m, p, example_input=x, seed=0)
         for g in widen_mod.width_groups(deep, x):
@@ -47,8 +46,8 @@ def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
 def test_widen_then_deepen_every_point(name: str) -> None:
     build, shape = MODELS[name]
     torch.manual_seed(1)
-    m = randomize_(build())
-    x = torch.randn(*shape)
+    m = randomize_(build()).double()
+    x = torch.randn(*shape, dtype=torch.float64)
     for g in widen_mod.width_groups(m, x):
         wide = widen_mod.widen(m, g, g.width + 3 if name == "mlp" else 2 * g.width,
                                example_input=x, seed=0)  # fmt: skip

@@ -1,0 +1,199 @@
+"""Width groups: the sets of coupled units that must grow together, found on the fx graph.
+
+A group is a connected set of producers (Linear / Conv / Embedding) whose units are made one by
+the graph (residual adds, gating, ...), together with the modules that read those units
+(consumers: their input columns) and the per-channel modules that carry them (BN, LayerNorm,
+depthwise conv, PReLU). A group is widenable unless some op touching its units was not
+understood, its units reach the model's output, or its producers are coupled unevenly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from .errors import NotWidenableError
+from .handlers import handler_for
+from .propagate import Propagation, lcm, propagate
+
+__all__ = ["WidthAnalysis", "WidthGroup", "analyze_widths"]
+
+
+@dataclass(frozen=True)
+class WidthGroup:
+    """Coupled units that widen together.
+
+    Attributes:
+        name: module name of its first producer (any producer's name also selects the group).
+        width: current number of units.
+        producers: modules whose output units (rows) form the group.
+        consumers: modules that read the units (their input columns are remapped).
+        members: per-channel modules on the units (BatchNorm, LayerNorm, depthwise conv, ...).
+        tile: every unit must be replicated equally (a norm across the units): width = k x old.
+        blocks: grouped convs split the units into this many blocks; each block grows equally.
+        reason: why the group cannot be widened ('' when it can).
+    """
+
+    name: str
+    width: int
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    tile: bool = False
+    blocks: int = 1
+    reason: str = ""
+    tile_reason: str = field(default="", repr=False)
+
+
+@dataclass
+class WidthAnalysis:
+    gm: fx.GraphModule
+    prop: Propagation
+    groups: list[WidthGroup]  # widenable, in call order
+    refused: list[WidthGroup]  # not widenable, with their reason
+
+    def find(self, name: str) -> WidthGroup:
+        for g in self.groups:
+            if name == g.name or name in g.producers:
+                return g
+        for g in self.refused:
+            if name == g.name or name in g.producers:
+                raise NotWidenableError(f"cannot widen '{name}': {g.reason}")
+        listed = ", ".join(g.name for g in self.groups) or "none"
+        raise NotWidenableError(
+            f"cannot widen '{name}': no width group has a producer of that name "
+            f"(widenable groups: {listed})"
+        )
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
+        raise NotWidenableError(
+            f"cannot analyse widths of {type(model).__name__}: torch.fx cannot trace it ({exc})"
+        ) from exc
+
+
+def _components(prop: Propagation, labels: torch.Tensor) -> list[list[str]]:
+    """Producers grouped by shared unit classes (union-find over producers), in call order."""
+    parent: dict[str, str] = {}
+
+    def find(p: str) -> str:
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    owner: dict[int, str] = {}
+    for name, (first, width) in prop_spans(prop).items():
+        parent.setdefault(name, name)
+        for c in torch.unique(labels[first : first + width]).tolist():
+            if c in owner:
+                parent[find(name)] = find(owner[c])
+            else:
+                owner[c] = name
+    comps: dict[str, list[str]] = {}
+    for name in parent:
+        comps.setdefault(find(name), []).append(name)
+    return list(comps.values())
+
+
+def prop_spans(prop: Propagation) -> dict[str, tuple[int, int]]:
+    """Producer -> (first atom, width) in the order producers were first called."""
+    firsts = sorted(prop.producers.items(), key=lambda kv: kv[1])
+    ends = [f for _, f in firsts[1:]] + [prop.n_atoms + 1]
+    return {name: (first, end - first) for (name, first), end in zip(firsts, ends, strict=True)}
+
+
+def _uses_by_group(uses: list, labels: torch.Tensor, group_of: torch.Tensor) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for u in uses:
+        for gid in torch.unique(group_of[labels[u.ids]]).tolist():
+            if gid >= 0 and u.module not in out.setdefault(gid, []):
+                out[gid].append(u.module)
+    return out
+
+
+def _flags(entries: list, labels: torch.Tensor, group_of: torch.Tensor) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for atoms, what, n in entries:
+        for gid in torch.unique(group_of[labels[atoms]]).tolist():
+            if gid >= 0:
+                out.setdefault(gid, []).append((what, n))
+    return out
+
+
+def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
+    """Trace ``model``, propagate channel tags and build its width groups."""
+    gm = trace(model)
+    try:
+        prop = propagate(gm, example_input)
+    except NotWidenableError:
+        raise
+    except Exception as exc:
+        raise NotWidenableError(
+            f"cannot analyse widths of {type(model).__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
+    labels = prop.unions.labels(prop.n_atoms + 1)
+    labels[0] = 0
+    spans = prop_spans(prop)
+    blocked: dict[int, str] = {}
+    for atom, reason in prop.blocked.items():
+        blocked.setdefault(int(labels[atom]), reason)
+    group_of = torch.full((prop.n_atoms + 1,), -1, dtype=torch.long)
+    comps = _components(prop, labels)
+    for gid, names in enumerate(comps):
+        for n in names:
+            first, width = spans[n]
+            group_of[labels[first : first + width]] = gid
+    consumers = _uses_by_group(prop.consumers, labels, group_of)
+    members = _uses_by_group(prop.channels, labels, group_of)
+    tiles = _flags(prop.tiles, labels, group_of)
+    grouped = _flags(prop.grouped, labels, group_of)
+    groups, refused = [], []
+    for gid, names in enumerate(comps):
+        first, width = spans[names[0]]
+        classes = labels[first : first + width]
+        reason = ""
+        for n in names:
+            f, w = spans[n]
+            c = labels[f : f + w]
+            if (
+                w != width
+                or len(torch.unique(c)) != w
+                or not torch.equal(c.sort()[0], classes.sort()[0])
+            ):
+                reason = f"the units of '{names[0]}' and '{n}' are coupled unevenly (e.g. a sum over a concatenation)"
+                break
+        if not reason:
+            hit = [blocked[c] for c in torch.unique(classes).tolist() if c in blocked]
+            reason = hit[0] if hit else ""
+        if not reason:
+            reason = _unsupported(model, names)
+        g = WidthGroup(
+            name=names[0],
+            width=width,
+            producers=tuple(names),
+            consumers=tuple(consumers.get(gid, [])),
+            members=tuple(members.get(gid, [])),
+            tile=gid in tiles,
+            blocks=lcm([n for _, n in tiles.get(gid, []) + grouped.get(gid, [])]),
+            reason=reason,
+            tile_reason="; ".join(w for w, _ in tiles.get(gid, [])),
+        )
+        (refused if reason else groups).append(g)
+    return WidthAnalysis(gm, prop, groups, refused)
+
+
+def _unsupported(model: nn.Module, names: list[str]) -> str:
+    for n in names:
+        m = model.get_submodule(n)
+        if isinstance(m, nn.modules.conv._ConvTransposeNd) and m.groups > 1:
+            return f"'{n}' is a grouped transposed convolution (not supported)"
+        if handler_for(m) is None:
+            return f"'{n}' has no width handler"
+    return ""
