@@ -81,6 +81,10 @@ def _replace(m: nn.Module, pname: str, new: torch.Tensor) -> None:
         m._buffers[pname] = new
 
 
+def _exact(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().double() if t.is_floating_point() else t.detach()
+
+
 def _dense(w: torch.Tensor, groups: int) -> torch.Tensor:
     """Grouped conv weight [O, I/G, k...] -> block-diagonal [O, I, k...]."""
     o, i = w.shape[0], w.shape[1] * groups
@@ -127,12 +131,13 @@ def _set_columns(
         dim = dims.get("in", dims.get("chan"))
         if dim is None:
             continue
-        data = _dense(t.detach(), dense) if dense and "in" in dims else t.detach()
+        data = _exact(t)
+        data = _dense(data, dense) if dense and "in" in dims else data
         new = data.index_select(dim, match.to(t.device))
         if "in" in dims:
             shape = [1] * new.ndim
             shape[dim] = len(match)
-            new = new * scale.to(device=t.device, dtype=t.dtype).reshape(shape)
+            new = new * scale.to(device=t.device, dtype=new.dtype).reshape(shape)
             if dense:
                 new = _sparse(new, dense)
         _replace(m, pname, new.contiguous())
@@ -160,9 +165,10 @@ def widen_with_mapping(
     _check_width(g, width)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     L = layout(g.width, width, g.blocks, g.tile, gen)
-    # Build in float64 (a float32 weight / 3 is not exact), check, then cast back per tensor.
+    # Changed tensors are built in float64 (a float32 weight / 3 is not exact), checked, then
+    # cast back to their own dtype.
     dtypes = {k: v.dtype for k, v in (*model.named_parameters(), *model.named_buffers())}
-    child = copy.deepcopy(model).double()
+    child = copy.deepcopy(model)
     modules = dict(child.named_modules())
     mapping: Mapping = {}
     for name in g.producers:
@@ -171,9 +177,7 @@ def widen_with_mapping(
         for pname, dims in h.params(m).items():
             t = getattr(m, pname, None)
             if t is not None and "out" in dims:
-                _replace(
-                    m, pname, t.detach().index_select(dims["out"], L.to(t.device)).contiguous()
-                )
+                _replace(m, pname, _exact(t).index_select(dims["out"], L.to(t.device)).contiguous())
                 mapping.setdefault(f"{name}.{pname}", []).append((dims["out"], L))
         h.attrs(m, width, None)
 
