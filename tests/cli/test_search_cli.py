@@ -86,9 +86,12 @@ def _snapshot(url: str, name: str) -> list:
 
 
 def test_resume_after_sigkill(tmp_path):
-    """Kill mid-training, re-run: finished candidates kept (not retrained), none left RUNNING."""
+    """Kill mid-training, re-run: finished candidates kept (not retrained), none left RUNNING.
+
+    Candidates train 30 epochs so that a poll of the storage sees one RUNNING mid-training.
+    """
     url = f"sqlite:///{tmp_path}/nas.db"
-    args = [f"storage={url}", *TINY, "search.study=k", "search.trials=6", "train.epochs=3"]
+    args = [f"storage={url}", *TINY, "search.study=k", "search.trials=6", "train.epochs=30"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "nas.cli_search", *args, f"hydra.run.dir={tmp_path}/run1"],
         cwd=tmp_path,
