@@ -18,6 +18,7 @@ from torch import fx, nn
 from .errors import NotWidenableError
 from .handlers import handler_for
 from .propagate import Propagation, lcm, propagate
+from .tags import MASK
 
 __all__ = ["WidthAnalysis", "WidthGroup", "analyze_widths"]
 
@@ -154,6 +155,7 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
     members = _uses_by_group(prop.channels, labels, group_of)
     tiles = _flags(prop.tiles, labels, group_of)
     grouped = _flags(prop.grouped, labels, group_of)
+    grouped_order = _grouped_order(prop, labels, group_of, spans, comps)
     groups, refused = [], []
     for gid, names in enumerate(comps):
         first, width = spans[names[0]]
@@ -162,18 +164,17 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
         for n in names:
             f, w = spans[n]
             c = labels[f : f + w]
-            if (
-                w != width
-                or len(torch.unique(c)) != w
-                or not torch.equal(c.sort()[0], classes.sort()[0])
-            ):
-                reason = f"the units of '{names[0]}' and '{n}' are coupled unevenly (e.g. a sum over a concatenation)"
+            if w != width or not torch.equal(c, classes):
+                reason = (
+                    f"the units of '{names[0]}' and '{n}' are coupled unevenly or in another "
+                    "order (e.g. a sum over a concatenation, or over flipped channels)"
+                )
                 break
         if not reason:
             hit = [blocked[c] for c in torch.unique(classes).tolist() if c in blocked]
             reason = hit[0] if hit else ""
         if not reason:
-            reason = _unsupported(model, names)
+            reason = _unsupported(model, names) or grouped_order.get(gid, "")
         g = WidthGroup(
             name=names[0],
             width=width,
@@ -187,6 +188,26 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
         )
         (refused if reason else groups).append(g)
     return WidthAnalysis(gm, prop, groups, refused)
+
+
+def _grouped_order(prop, labels, group_of, spans, comps) -> dict[int, str]:
+    """A grouped conv must read one group's units in their own order, so that the copies
+    appended to each block stay in that block (not after a channel shuffle or a concat)."""
+    out: dict[int, str] = {}
+    for ids, name, _ in prop.grouped:
+        cls = labels[ids & MASK]
+        gids = torch.unique(group_of[cls])
+        gids = gids[gids >= 0].tolist()
+        if len(gids) != 1 or bool((ids == 0).any()):
+            why = f"grouped conv '{name}' reads units of several groups or fixed channels"
+        else:
+            first, width = spans[comps[gids[0]][0]]
+            if torch.equal(cls, labels[first : first + width]):
+                continue
+            why = f"grouped conv '{name}' reads the units in another order (a channel shuffle)"
+        for gid in gids:
+            out.setdefault(gid, why)
+    return out
 
 
 def _unsupported(model: nn.Module, names: list[str]) -> str:

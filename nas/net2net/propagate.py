@@ -188,24 +188,41 @@ class _Runner:
         state = {k: _to_meta(v) for k, v in (*m.named_parameters(), *m.named_buffers())}
         return functional_call(m, state, _meta(args), _meta(kwargs))
 
+    def read(self, uses: list[Use], name: str, axis: int, x: TV) -> Use:
+        """Record a call reading units; one weight column per position couples the units every
+        call of the same module reads at that position."""
+        use = Use(name, axis, rep_along(x.ids, axis, x.meta.shape[axis])[0])
+        for other in uses:
+            if other.module == name:
+                if len(other.ids) == len(use.ids):
+                    self.r.unions.add(other.ids & MASK, use.ids & MASK)
+                else:
+                    self.block(
+                        [x, TV(x.meta, other.ids)],
+                        f"'{name}' is called on inputs of different widths",
+                    )
+                break
+        uses.append(use)
+        return use
+
     def handled(self, name: str, m: nn.Module, h: Any, x: TV, what: str) -> TV:
         in_axis = h.in_axis(m, x.meta)
         tagged = x.ids is not None and bool((x.ids != 0).any())
         if h.kind == "producer":
             if tagged and self.single_axis(x, in_axis, what):
-                self.r.consumers.append(
-                    Use(name, in_axis, rep_along(x.ids, in_axis, x.meta.shape[in_axis])[0])
-                )
+                use = self.read(self.r.consumers, name, in_axis, x)
                 if h.groups(m) > 1:
-                    self.r.grouped.append((_atoms(x.ids), name, h.groups(m)))
+                    self.r.grouped.append((use.ids, name, h.groups(m)))
             width = self.widths.get(name, h.width(m))
             out = h.meta(m, x.meta, width)
             axis = h.out_axis(m, out)
             shape = [1] * out.ndim
             shape[axis] = width
             ids = self.producer_ids(name, width).reshape(shape)
+            if width == 1:  # nothing marks a size-1 axis as the unit axis: refuse, not guess
+                self.block([TV(out, ids)], f"{what} has a single unit")
             if h.groups(m) > 1:
-                self.r.grouped.append((ids.reshape(-1) & MASK, name, h.groups(m)))
+                self.r.grouped.append((ids.reshape(-1), name, h.groups(m)))
             return TV(out, ids)
         out = h.meta(m, x.meta, x.meta.shape[in_axis] if in_axis is not None else 0)
         if not tagged:
@@ -215,9 +232,7 @@ class _Runner:
                 self.block([x], f"{what} normalizes over several axes that carry units")
             return TV(out, x.ids)
         if self.single_axis(x, in_axis, what):
-            self.r.channels.append(
-                Use(name, in_axis, rep_along(x.ids, in_axis, x.meta.shape[in_axis])[0])
-            )
+            self.read(self.r.channels, name, in_axis, x)
             if h.tile:
                 self.r.tiles.append((_atoms(x.ids), f"{what} {h.reason}", h.groups(m)))
         return TV(out, x.ids)
@@ -301,8 +316,9 @@ class _Runner:
             before = _atoms(torch.cat([t.ids.reshape(-1) for t in tvs]))
             outs = ids if isinstance(ids, tuple | list) else [ids]
             if any(len(_atoms(o)) < len(before) for o in outs):
+                # refused, but the ids still flow: later positions (a concat, a shuffle) must
+                # stay identifiable, or the untagged ones could not be told apart
                 self.block(tvs, f"{what} slices or splits the units")
-                return _wrap(out)
         if isinstance(out, torch.Tensor):
             return TV(out, ids)
         return type(out)(TV(o, i) for o, i in zip(out, ids, strict=True))

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from .errors import NotWidenableError
-from .groups import WidthGroup, analyze_widths, prop_spans
+from .groups import WidthAnalysis, WidthGroup, analyze_widths, prop_spans
 from .handlers import handler_for
-from .propagate import propagate
+from .propagate import Propagation, propagate
 from .tags import SHIFT, match_positions
 from .verify import check_preserved
 
@@ -37,7 +37,14 @@ def width_groups(model: nn.Module, example_input: Any) -> list[WidthGroup]:
     Groups whose units reach the model's output, or that pass through an op the analysis does
     not understand, are left out (``widen`` names the reason when asked for one of them).
     """
-    return analyze_widths(model, example_input).groups
+    an = analyze_widths(model, example_input)
+    if _trial(model, an, example_input, an.groups):
+        return an.groups
+    # Some group's widened graph does not run (e.g. a reshape to a size read off another
+    # tensor): find which, one trial each (x3 and x4 too: a reshape may need a multiple).
+    return [
+        g for g in an.groups if any(_trial(model, an, example_input, [g], k) for k in (2, 3, 4))
+    ]
 
 
 def layout(
@@ -181,23 +188,11 @@ def widen_with_mapping(
                 mapping.setdefault(f"{name}.{pname}", []).append((dims["out"], L))
         h.attrs(m, width, None)
 
-    spans = prop_spans(an.prop)
-    replica = (torch.arange(width) + 1) << SHIFT
-
-    def emit(name: str, w: int, _first: int) -> torch.Tensor:
-        first = spans[name][0]
-        if name in g.producers:
-            return first + L + replica
-        return torch.arange(w) + first
-
-    widths = dict.fromkeys(g.producers, width)
-    try:
-        new = propagate(an.gm, example_input, root=child, widths=widths, emit=emit)
-    except Exception as exc:
-        raise NotWidenableError(
-            f"cannot widen '{g.name}' to {width}: {type(exc).__name__}: {exc}"
-        ) from exc
-    _remap_readers(an.prop, new, modules, g, split, gen, mapping)
+    what = f"cannot widen '{g.name}' to {width}"
+    new = _widened_pass(an, child, example_input, {g: L}, what)
+    for kind, module, match, n_old in _reader_matches(an.prop, new, what):
+        scale = _column_scale(match, n_old, split, gen) if kind == "consumer" else None
+        _set_columns(modules[module], module, match, scale, mapping)
     if init == "random_init":
         _reset(child, seed)
     elif init == "random_pad":
@@ -212,34 +207,68 @@ def widen_with_mapping(
     return child, mapping
 
 
-def _remap_readers(old, new, modules, g, split, gen, mapping) -> None:
-    """Match every consumer / per-channel module's inputs in the old and new graph."""
+def _widened_pass(
+    an: WidthAnalysis, root: nn.Module, example_input: Any, layouts: dict, what: str
+) -> Propagation:
+    """Run the graph on tags with every group in ``layouts`` ({group: L}) widened."""
+    spans = prop_spans(an.prop)
+    emitted: dict[str, torch.Tensor] = {}
+    for g, L in layouts.items():
+        replica = (torch.arange(len(L)) + 1) << SHIFT
+        for p in g.producers:
+            emitted[p] = spans[p][0] + L + replica
+
+    def emit(name: str, w: int, _first: int) -> torch.Tensor:
+        return emitted[name] if name in emitted else torch.arange(w) + spans[name][0]
+
+    widths = {p: len(L) for g, L in layouts.items() for p in g.producers}
+    try:
+        return propagate(an.gm, example_input, root=root, widths=widths, emit=emit)
+    except Exception as exc:
+        raise NotWidenableError(f"{what}: the widened graph does not run ({exc})") from exc
+
+
+def _reader_matches(old: Propagation, new: Propagation, what: str) -> list:
+    """(kind, module, match, n_old) for every module whose input units changed: ``match[i]``
+    is the old input position that new position i copies. One match per module, whatever the
+    number of calls (all calls share the weights)."""
     done: dict[str, torch.Tensor] = {}
+    out = []
     for kind, olds, news in (
         ("consumer", old.consumers, new.consumers),
         ("channel", old.channels, new.channels),
     ):
         if [u.module for u in olds] != [u.module for u in news]:
-            raise NotWidenableError(
-                f"cannot widen '{g.name}': the widened graph reads units differently"
-            )
+            raise NotWidenableError(f"{what}: the widened graph reads units differently")
         for o, n in zip(olds, news, strict=True):
             if torch.equal(o.ids, n.ids):
-                continue
-            match = match_positions(o.ids, n.ids)
-            if match is None:
-                raise NotWidenableError(
-                    f"cannot widen '{g.name}': cannot map the inputs of '{o.module}'"
-                )
+                match = torch.arange(len(o.ids))
+            else:
+                match = match_positions(o.ids, n.ids)
+                if match is None:
+                    raise NotWidenableError(f"{what}: cannot map the inputs of '{o.module}'")
             if o.module in done:
                 if not torch.equal(done[o.module], match):
                     raise NotWidenableError(
-                        f"cannot widen '{g.name}': '{o.module}' is called on differently widened inputs"
+                        f"{what}: '{o.module}' is called on differently widened inputs"
                     )
                 continue
             done[o.module] = match
-            scale = _column_scale(match, len(o.ids), split, gen) if kind == "consumer" else None
-            _set_columns(modules[o.module], o.module, match, scale, mapping)
+            if not torch.equal(match, torch.arange(len(o.ids))):
+                out.append((kind, o.module, match, len(o.ids)))
+    return out
+
+
+def _trial(
+    model: nn.Module, an: WidthAnalysis, example_input: Any, groups: list, factor: int = 2
+) -> bool:
+    """Do these groups, ``factor`` x wider together, still run and map on tags? (no weights)"""
+    layouts = {g: layout(g.width, factor * g.width, g.blocks, True, None) for g in groups}
+    try:
+        _reader_matches(an.prop, _widened_pass(an, model, example_input, layouts, ""), "")
+    except NotWidenableError:
+        return False
+    return True
 
 
 def _new_rows(L: torch.Tensor) -> torch.Tensor:
