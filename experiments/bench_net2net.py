@@ -1,9 +1,11 @@
 """Speed of the Net2Net analysis + transforms against Torch-Pruning's dependency graph.
 
 For each model at 1x3x224x224 on CPU with one thread, in the same process:
-  - ours: width_groups + one widen + one deepen, with verify=False, and with verify=True
+  - where the time goes (verify=False): width_groups alone, widen alone (the middle group, x2),
+    depth_points alone, deepen alone (the middle point of the widened model)
+  - ours: width_groups + one widen + depth_points + one deepen, with verify=False and verify=True
   - Torch-Pruning: DependencyGraph().build_dependency (the `bench` extra)
-Each figure is the median of --repeats runs. Run: `make bench` or
+Each figure is the median of --repeats runs (verify=True: of max(1, repeats // 2) runs). Run: `make bench` or
     .venv/bin/python experiments/bench_net2net.py --models resnet18 resnet50
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -44,11 +47,32 @@ def _ours(model: torch.nn.Module, x: torch.Tensor, verify: bool) -> Callable[[],
     return run
 
 
+def _parts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """Each step of ``_ours`` alone (verify=False), on the same group and point."""
+    groups = net2net.width_groups(model, x)
+    group = groups[len(groups) // 2]
+    wide = net2net.widen(model, group, group.width * 2, example_input=x, verify=False)
+    points = net2net.depth_points(wide, x)
+    parts: dict[str, Callable[[], object]] = {
+        "groups": lambda: net2net.width_groups(model, x),
+        "widen": lambda: net2net.widen(
+            model, group, group.width * 2, example_input=x, verify=False
+        ),
+        "points": lambda: net2net.depth_points(wide, x),
+    }
+    if points:
+        point = points[len(points) // 2]
+        parts["deepen"] = lambda: net2net.deepen(wide, point, example_input=x, verify=False)
+    return parts
+
+
 def _torch_pruning(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
     try:
         import torch_pruning as tp
     except ImportError:
         return None
+    # ViT's class token and position embedding: TP warns that it would prune them (we don't prune)
+    warnings.filterwarnings("ignore", message="Unwrapped parameters", category=UserWarning)
     return lambda: tp.DependencyGraph().build_dependency(model, example_inputs=x)
 
 
@@ -61,18 +85,19 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     x = torch.randn(1, 3, args.size, args.size)
-    header = (
-        f"{'model':<14}{'ours ms':>10}{'ours+verify ms':>16}{'Torch-Pruning ms':>18}{'ratio':>8}"
-    )
-    print(header)
-    print("-" * len(header))
+    cols = ("groups", "widen", "points", "deepen", "ours", "ours+verify", "Torch-Pruning")
+    header = f"{'model':<14}" + "".join(f"{c + ' ms':>{max(10, len(c) + 5)}}" for c in cols)
+    print(header + f"{'ours/TP':>9}")
+    print("-" * (len(header) + 9))
     for name in args.models:
         model = torchvision.models.get_model(name, weights=None).eval()
-        ours = _median_ms(_ours(model, x, verify=False), args.repeats)
-        verified = _median_ms(_ours(model, x, verify=True), max(1, args.repeats // 2))
+        ms = {k: _median_ms(fn, args.repeats) for k, fn in _parts(model, x).items()}
+        ms["ours"] = _median_ms(_ours(model, x, verify=False), args.repeats)
+        ms["ours+verify"] = _median_ms(_ours(model, x, verify=True), max(1, args.repeats // 2))
         tp_run = _torch_pruning(model, x)
-        tp_ms = _median_ms(tp_run, args.repeats) if tp_run else float("nan")
-        print(f"{name:<14}{ours:>10.0f}{verified:>16.0f}{tp_ms:>18.0f}{ours / tp_ms:>8.2f}")
+        ms["Torch-Pruning"] = _median_ms(tp_run, args.repeats) if tp_run else float("nan")
+        row = "".join(f"{ms.get(c, float('nan')):>{max(10, len(c) + 5)}.0f}" for c in cols)
+        print(f"{name:<14}{row}{ms['ours'] / ms['Torch-Pruning']:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":
