@@ -23,6 +23,7 @@ from torch import fx, nn
 from .depth_types import DepthPoint, PointAnalysis, Record, call_model, record_shapes
 from .identity_blocks import act_signature
 from .residual_blocks import residual_points
+from .tracing import symbolic_trace
 
 __all__ = ["DepthPoint", "PointAnalysis", "analyze", "call_model"]
 
@@ -161,7 +162,7 @@ def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
     out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
     rec = record_shapes(model, example_input)
     try:
-        gm = fx.symbolic_trace(model)
+        gm = symbolic_trace(model)
     except Exception as e:  # any tracing failure just means: no activation points
         out.refused[""] = f"torch.fx cannot trace the model ({type(e).__name__}: {e})"
     else:

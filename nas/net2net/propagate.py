@@ -176,6 +176,8 @@ class _Runner:
             kwargs = {**kwargs, "dim": m.dim}
         if kind is not None and not any(True for _ in m.parameters()):
             fn = (lambda *a, dim=None, **k: m(*a, **k)) if kind == "along" else m
+            if kind == "elementwise" and isinstance(x, TV) and len(args) == 1 and not kwargs:
+                fn = torch.empty_like  # same shape and dtype; meta ReLU6 alone costs ~3 ms
             return self.function(node, kind, fn, args, kwargs, type(m).__name__.lower())
         if h is not None and h.kind == "opaque":
             reason = f"{what}: {h.reason}"

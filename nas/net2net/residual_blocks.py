@@ -22,6 +22,7 @@ from torch import fx, nn
 
 from .depth_types import DepthPoint, PointAnalysis, Record
 from .identity_blocks import act_signature, node_activation
+from .tracing import symbolic_trace
 
 __all__ = [
     "BlockInfo",
@@ -123,7 +124,7 @@ def analyze_block(block: nn.Module) -> BlockInfo:
     if is_sequential_container(block):  # a stage of blocks is a container, not a template
         return BlockInfo(False, "", out_act=_sequential_out_act(block))
     try:
-        gm = fx.symbolic_trace(block)
+        gm = symbolic_trace(block)
     except Exception as e:
         return BlockInfo(
             False, f"torch.fx cannot trace '{type(block).__name__}' ({type(e).__name__})"

@@ -16,6 +16,7 @@ import torch
 from torch import fx, nn
 
 from .depth_types import call_model
+from .tracing import symbolic_trace
 
 __all__ = ["architecture", "describe_change", "summarize"]
 
@@ -75,7 +76,7 @@ def _layers(model: nn.Module, example_input: Any) -> list[tuple[str, nn.Module]]
 def _depth(model: nn.Module, fallback: int) -> int:
     """Weight layers on the longest path of the fx graph (``fallback`` if it does not trace)."""
     try:
-        gm = fx.symbolic_trace(model)
+        gm = symbolic_trace(model)
     except Exception:
         return fallback
     depth: dict[fx.Node, int] = {}
