@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 
 import optuna
@@ -13,6 +14,7 @@ from optuna.trial import TrialState, create_trial
 from nas.search.candidate import CheckpointError, load_state_dict, save_checkpoint
 from nas.search.config import SearchConfig, SearchConfigError
 from nas.search.lineage import best_so_far, lineage_path, lineage_rows, lineage_tree
+from nas.search.metrics import accuracy64
 from nas.search.parents import choose_parent, pareto_front
 from nas.search.storage import artifact_store, open_storage, recover_stale
 
@@ -108,3 +110,39 @@ def test_best_so_far_is_monotone():
         study.add_trial(_done(n, acc, 0, None if n == 0 else 0))
     curve = best_so_far(lineage_rows(study))
     assert [p["best_val_acc"] for p in curve] == [0.5, 0.7, 0.7, 0.9]
+
+
+def _float64_reference(model: torch.nn.Module, batches: list) -> float:
+    m = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        hits = [(m(x.double()).argmax(-1) == y).sum().item() for x, y in batches]
+    return sum(hits) / sum(len(y) for _, y in batches)
+
+
+def test_accuracy64_equals_a_float64_pass_on_real_models():
+    """Trained-ish and random nets, BN in eval mode, training flags restored."""
+    from nas.data import mnist1d
+    from nas.models import create_model
+
+    val = list(mnist1d(n_samples=1000, seed=3).val)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = create_model("cnn1d", input_shape=(1, 40), num_classes=10, widths=[8, 16])
+        model.train()
+        with torch.no_grad():  # move the BN running statistics away from their init
+            for x, _ in val:
+                model(x)
+        assert accuracy64(model, val) == _float64_reference(model, val)
+        assert all(m.training for m in model.modules())
+
+
+def test_accuracy64_decides_float32_near_ties_in_float64():
+    """Logits 1 and 1 + 1e-9 are equal in float32 (argmax 0) but not in float64 (argmax 1)."""
+    model = torch.nn.Linear(2, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 1e-9], [0.0, 0.0]]))
+    x = torch.tensor([[1.0, 1.0]] * 4 + [[0.0, -1.0]] * 4)
+    y = torch.tensor([1] * 4 + [0] * 4)  # the second half: logits 0, -1e-9, 0 -> a tie at 0
+    batches = [(x, y)]
+    assert model(x[:1]).argmax().item() == 0  # float32 alone would get the first half wrong
+    assert accuracy64(model, batches) == _float64_reference(model, batches) == 1.0
