@@ -38,7 +38,9 @@ def create_tracker(
         kind: one of ``TRACKERS`` (``none``, ``console``, ``wandb``).
         run_dir: the caller's output folder (the Hydra run dir); wandb writes its ``wandb/``
             folder there unless ``dir`` is given. Other backends ignore it.
-        **kwargs: passed to the backend's constructor (e.g. ``project``, ``mode`` for wandb).
+        **kwargs: passed to the backend's constructor (e.g. ``project``, ``mode`` for wandb),
+            except ``background``: if true, the tracker runs on a worker thread
+            (:class:`~nas.tracking.background.BackgroundTracker`).
 
     Raises:
         ValueError: unknown kind, or options the backend does not take (one line each).
@@ -49,12 +51,20 @@ def create_tracker(
         )
     if kind == "wandb" and kwargs.get("dir") is None and run_dir is not None:
         kwargs["dir"] = run_dir
+    background = kwargs.pop("background", False)
+    if not isinstance(background, bool):
+        raise ValueError(f"logger: background must be true or false, got {background!r}")
     module, attr = TRACKERS[kind].split(":")
     cls = getattr(importlib.import_module(module), attr)
     try:
-        return cls(**kwargs)
+        tracker = cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"logger: bad option for the {kind} tracker: {exc}") from exc
+    if background:
+        from nas.tracking.background import BackgroundTracker
+
+        return BackgroundTracker(tracker)
+    return tracker
 
 
 def summary_rows(summary: Any) -> list[dict[str, Any]]:
