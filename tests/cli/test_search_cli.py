@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -145,3 +146,36 @@ def test_resume_after_sigkill(tmp_path):
             assert after[parent].state == TrialState.COMPLETE
             assert after[parent].datetime_complete <= t.datetime_start
     assert (tmp_path / "run2" / "best" / "model_card.json").is_file()
+
+
+def test_multirun_over_seeds_and_data_sets(tmp_path):
+    """`-m seed=0,1 data=mnist1d,digits`: four searches, each its own study and export."""
+    url = f"sqlite:///{tmp_path}/nas.db"
+    r = nas_search(
+        tmp_path,
+        "-m",
+        "seed=0,1",
+        "data=mnist1d,digits",
+        "logger=none",
+        "train.progress=false",
+        "train.epochs=1",
+        "search.seed_epochs=1",
+        "search.trials=2",
+        f"storage={url}",
+        f"hydra.sweep.dir={tmp_path}/multi",
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "multi").iterdir() if p.is_dir())
+    assert len(jobs) == 4
+    seen = set()
+    for job in jobs:
+        overrides = (job / ".hydra" / "overrides.yaml").read_text()
+        seed = int(re.search(r"seed=(\d)", overrides).group(1))
+        card = json.loads((job / "best" / "model_card.json").read_text())
+        assert f"data={card['data']}" in overrides
+        seen.add((seed, card["data"]))
+        study = optuna.load_study(study_name=card["study"], storage=url)
+        assert len([t for t in study.trials if t.state in FINISHED]) == 2
+    assert seen == {(s, d) for s in (0, 1) for d in ("mnist1d", "digits")}
+    assert len(_studies(url)) == 4
