@@ -65,7 +65,7 @@ def build(cfg: DictConfig) -> tuple[Any, Any, str]:
 
     Nothing is written before this returns: a bad config never leaves a half-created study.
     """
-    from nas.models import model_spec
+    from nas.models import build_from_spec, model_spec
     from nas.search import SearchConfig, SearchConfigError, SearchEnv, new_study_name
     from nas.search.candidate import CheckpointError, build_candidate, load_user_checkpoint
     from nas.search.storage import default_storage_url
@@ -86,6 +86,8 @@ def build(cfg: DictConfig) -> tuple[Any, Any, str]:
                 spec, [], input_shape=data.input_shape, num_classes=data.num_classes,
                 example_input=example, state_dict=root_sd, what="model.checkpoint",
             )  # fmt: skip
+        else:  # the seed model must fit the data (e.g. a 1D model on images) before any storage
+            build_from_spec(spec, input_shape=data.input_shape, num_classes=data.num_classes)
     except (SearchConfigError, CheckpointError) as exc:
         fail(str(exc))
     out = _out_root()

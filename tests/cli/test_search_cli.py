@@ -54,6 +54,7 @@ def _studies(url: str) -> list[str]:
         ("search.trials=0", "search.trials"),
         ("storage=nosuchdb://x/y", "storage: cannot open"),
         ("storage=sqlite:////nonexistent-dir/sub/nas.db", "storage: cannot open"),
+        ("model=cnn2d", "model cnn2d: input_shape must be [channels, height, width]"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
@@ -156,6 +157,7 @@ def test_multirun_over_seeds_and_data_sets(tmp_path):
         "-m",
         "seed=0,1",
         "data=mnist1d,digits",
+        "model=mlp",  # one seed model for 1D signals and 8x8 images
         "logger=none",
         "train.progress=false",
         "train.epochs=1",
