@@ -19,8 +19,9 @@ OPS = [
 
 
 @pytest.mark.skipif(not OPS, reason="nas.net2net exports neither widen nor deepen yet")
+@pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
 def test_tiny_search_logs_every_candidate_and_the_lineage(
-    wandb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    wandb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
 ) -> None:
     from hydra import compose, initialize_config_dir
 
@@ -39,6 +40,7 @@ def test_tiny_search_logs_every_candidate_and_the_lineage(
         f"storage=sqlite:///{tmp_path}/nas.db",
         "logger=wandb",
         f"logger.dir={tmp_path}/wb",
+        f"logger.background={str(background).lower()}",
     ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("nas_search", overrides=overrides)
