@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.utils._pytree import tree_map_only
 
 __all__ = ["DepthPoint", "PointAnalysis", "Record", "call_model", "record_shapes"]
 
@@ -70,7 +72,7 @@ class PointAnalysis:
         return f"cannot deepen at '{name}': {why} (depth points: {listed})"
 
 
-def call_model(model: nn.Module, example_input: Any) -> Any:
+def call_model(model: Callable[..., Any], example_input: Any) -> Any:
     """Call ``model`` the way verify.py does: tuple -> positional args, mapping -> kwargs."""
     if isinstance(example_input, dict):
         return model(**example_input)
@@ -93,18 +95,8 @@ def _call_on_meta(model: nn.Module, example_input: Any) -> Any:
         k: torch.empty_like(t, device="meta")
         for k, t in (*model.named_parameters(), *model.named_buffers())
     }
-
-    def meta(v: Any) -> Any:
-        return v.to("meta") if isinstance(v, torch.Tensor) else v
-
-    if isinstance(example_input, dict):
-        args: tuple = ()
-        kwargs = {k: meta(v) for k, v in example_input.items()}
-    elif isinstance(example_input, tuple):
-        args, kwargs = tuple(meta(v) for v in example_input), {}
-    else:
-        args, kwargs = (meta(example_input),), {}
-    return functional_call(model, tensors, args, kwargs)
+    meta_input = tree_map_only(torch.Tensor, lambda t: t.to("meta"), example_input)
+    return call_model(lambda *a, **k: functional_call(model, tensors, a, k), meta_input)
 
 
 def record_shapes(model: nn.Module, example_input: Any) -> dict[str, Record]:

@@ -39,11 +39,6 @@ class BackgroundTracker(SearchCallback):
         )
         self._thread.start()
 
-    def __getattr__(self, name: str) -> Any:  # the inner tracker's own attributes (mode, ...)
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
     def _work(self) -> None:
         while True:
             item = self._queue.get()
