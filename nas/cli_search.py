@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd, instantiate
 from omegaconf import DictConfig
@@ -23,10 +22,12 @@ from omegaconf import DictConfig
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    early_setup,
     fail,
     guarded,
     instantiate_data,
     model_kwargs,
+    set_threads,
     to_plain,
     train_kwargs,
 )
@@ -110,8 +111,11 @@ def build(cfg: DictConfig) -> tuple[Any, Any, str]:
 @guarded
 def run(cfg: DictConfig) -> Any:
     """Build, search, close the loggers; returns the SearchSummary."""
+    import torch
+
     from nas.search import SearchConfigError, run_search
 
+    set_threads(cfg)
     scfg, env, study = build(cfg)
     torch.manual_seed(scfg.seed)
     try:
@@ -132,6 +136,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
+    early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
     _hydra_main()
 

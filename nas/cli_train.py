@@ -9,9 +9,9 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
@@ -20,16 +20,20 @@ from rich.table import Table
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    early_setup,
     guarded,
     instantiate_data,
     instantiate_model,
     model_kwargs,
+    set_threads,
     train_kwargs,
 )
 
 
-def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> None:
+def _save(run_dir: Path, model: Any, spec: dict, metrics: dict) -> None:
     """Write weights and a JSON description; each file appears whole or not at all."""
+    import torch
+
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / "model.pt.tmp"
     torch.save(model.state_dict(), tmp)
@@ -42,8 +46,11 @@ def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> N
 @guarded
 def run(cfg: DictConfig) -> dict:
     """Train the configured model; returns the reported metrics."""
+    import torch
+
     from nas.train import evaluate, train
 
+    set_threads(cfg)
     kwargs = train_kwargs(cfg.train)
     data = instantiate_data(cfg)
     torch.manual_seed(int(cfg.seed))
@@ -94,6 +101,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
+    early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
     _hydra_main()
 
