@@ -18,6 +18,7 @@ This module imports torch only inside :func:`apply_threads`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -137,10 +138,9 @@ def apply_threads(plan: ThreadPlan) -> ThreadPlan:
     import torch
 
     torch.set_num_threads(plan.intra)
-    try:
+    # RuntimeError once inter-op work has started: the current count stays (and is reported)
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(plan.interop)
-    except RuntimeError:  # "cannot set number of interop threads after parallel work started"
-        pass
     return ThreadPlan(
         intra=torch.get_num_threads(),
         interop=torch.get_num_interop_threads(),
