@@ -26,5 +26,6 @@ def run_search(cfg: SearchConfig, env: SearchEnv, study_name: str | None = None)
     summary = finish(searcher)
     if env.progress:
         print_summary(summary, searcher.progress.console)
+        searcher.progress.log_printed()
     CallbackList(env.callbacks).on_search_end(summary)
     return summary
