@@ -104,6 +104,7 @@ def build(cfg: DictConfig) -> tuple[Any, Any, str]:
         root_state_dict=root_sd,
         callbacks=_callbacks(cfg, run_dir),
         progress=True,  # the search-level lines; train.progress drives the per-epoch bar
+        run_config=to_plain(cfg),  # the loggers record the whole resolved configuration
     )
     return scfg, env, scfg.study or new_study_name()
 

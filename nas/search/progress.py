@@ -24,7 +24,7 @@ from nas.search.config import SearchConfig
 if TYPE_CHECKING:
     from nas.search.callbacks import CandidateInfo
 
-__all__ = ["Progress", "estimate_seconds_left", "format_mutation"]
+__all__ = ["Progress", "best_candidate", "estimate_seconds_left", "format_mutation"]
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,11 @@ class Progress:
         state = result["state"]
         acc = result.get("val_acc")
         before = result.get("val_acc_before_training")
-        best = _best(s)
+        best = (
+            (result["best_trial"], result["best_val_acc"])
+            if result.get("best_trial") is not None
+            else best_candidate(s.study)
+        )
         mut = format_mutation(info.mutation) if info else "?"
         line = (
             f"[{finished}/{target}] #{number} [{STYLE.get(state, '')}]{state}[/] {mut}"
@@ -141,8 +145,9 @@ class Progress:
         self.emit(line)
 
 
-def _best(s: Any) -> tuple[int, float] | None:
+def best_candidate(study: Any) -> tuple[int, float] | None:
+    """(trial number, val accuracy) of the study's best finished candidate, or None."""
     from nas.search.parents import candidates, rank_by_accuracy
 
-    ranked = rank_by_accuracy(candidates(s.study))
+    ranked = rank_by_accuracy(candidates(study))
     return (ranked[0].number, ranked[0].values[0]) if ranked else None
