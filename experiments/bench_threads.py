@@ -35,9 +35,11 @@ def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_scenario(name: str, old_src: Path | None, extra: list[str], timeout: float) -> dict:
+def run_scenario(
+    name: str, old_src: Path | None, extra: list[str], timeout: float, new_src: Path = ROOT
+) -> dict:
     kind, variant = name.split("-")
-    src = old_src if variant == "old" else ROOT
+    src = old_src if variant == "old" else new_src
     if src is None:
         raise SystemExit(f"{name}: needs --old-src")
     args = [sys.executable, "-m", "nas.cli_search", "logger=none", *extra]
@@ -91,6 +93,7 @@ def _last_progress(out: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--old-src", type=Path, default=None)
+    ap.add_argument("--new-src", type=Path, default=ROOT, help="the checkout for auto / one")
     ap.add_argument("--scenarios", default="idle-auto,idle-old,pair-auto,pair-old")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per scenario")
     ap.add_argument("extra", nargs="*", help="overrides passed to every nas-search")
@@ -98,7 +101,7 @@ def main() -> None:
     print("| scenario | wall (s), each process | candidates done | load before -> after |")
     print("|---|---|---|---|")
     for name in a.scenarios.split(","):
-        r = run_scenario(name, a.old_src, a.extra, a.timeout)
+        r = run_scenario(name, a.old_src, a.extra, a.timeout, a.new_src)
         walls = ", ".join(
             f"{w:.0f}" if w is not None and rc == 0 else f">{a.timeout:.0f} (killed)"
             for w, rc in zip(r["walls"], r["rc"], strict=True)
