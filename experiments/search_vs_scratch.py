@@ -18,37 +18,36 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from rich.console import Console
 from rich.table import Table
 
-from nas.cli_common import CONFIG_DIR
-from nas.cli_search import build
-from nas.search import run_search
+from nas.data import mnist1d
+from nas.models import model_spec
+from nas.search import SearchConfig, prepare_search
+from nas.train import Budget, TrainOptions
 
 
-def run_one(mode: str, seed: int, seconds: float, workdir: Path, extra: list[str]) -> dict:
+def run_one(mode: str, seed: int, seconds: float, workdir: Path) -> dict:
     """One search; returns its best-so-far curve and final numbers."""
-    overrides = [
-        "logger=none",
-        f"seed={seed}",
-        f"storage=sqlite:///{workdir}/bench.db",
-        f"search.artifacts={workdir}/artifacts",
-        f"search.study={mode}-{seed}",
-        f"search.warm_start={'true' if mode == 'net2net' else 'false'}",
-        f"search.time_limit={seconds}",
-        "search.trials=1000",
-        "train.progress=false",
-        *extra,
-    ]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("nas_search", overrides=overrides)
-    scfg, env, study = build(cfg)
-    env.out_dir = workdir / f"{mode}-{seed}"
-    env.progress = False
-    torch.manual_seed(seed)
+    config = SearchConfig(
+        study=f"{mode}-{seed}",
+        seed=seed,
+        warm_start=mode == "net2net",
+        time_limit=seconds,
+        trials=1000,
+    )
+    job = prepare_search(
+        config,
+        data=mnist1d(n_samples=4000, seed=seed),
+        seed_model=model_spec("cnn1d", widths=[8, 8]),
+        train=TrainOptions(budget=Budget(epochs=10), progress=False),
+        storage=f"sqlite:///{workdir}/bench.db",
+        artifacts=workdir / "artifacts",
+        run_dir=workdir / f"{mode}-{seed}",
+        progress=False,
+    )
     t0 = time.perf_counter()
-    summary = run_search(scfg, env, study)
+    summary = job.run()
     return {
         "curve": summary.best_so_far,
         "wall": time.perf_counter() - t0,
@@ -84,14 +83,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--seconds", type=float, default=150.0, help="wall-time budget per search")
     ap.add_argument("--target", type=float, default=0.95, help="val accuracy to reach")
-    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for both modes")
     args = ap.parse_args()
     torch.set_num_threads(1)
     results: dict[str, list[dict]] = {"net2net": [], "scratch": []}
     with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:
         for seed in args.seeds:
             for mode in results:
-                r = run_one(mode, seed, args.seconds, Path(tmp), args.overrides)
+                r = run_one(mode, seed, args.seconds, Path(tmp))
                 results[mode].append(r)
                 print(
                     f"{mode:8s} seed {seed}: best val {r['best_val']:.4f} test {r['test']:.4f} "
