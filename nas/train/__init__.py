@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nas.train.curves import epochs_to_target, time_to_target
 from nas.train.loop import DEFAULT_OPTIMIZER, evaluate, resolve_device, train
 from nas.train.results import Budget, EpochRecord, TrainResult
 
@@ -10,7 +11,9 @@ __all__ = [
     "Budget",
     "EpochRecord",
     "TrainResult",
+    "epochs_to_target",
     "evaluate",
     "resolve_device",
+    "time_to_target",
     "train",
 ]
