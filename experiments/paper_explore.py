@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--steps", nargs="+", default=["widen", "deepen", "widen", "deepen"],
                    choices=["widen", "deepen"])  # fmt: skip
     p.add_argument("--step-epochs", type=int, default=10)
-    p.add_argument("--student-lr-ratio", type=float, default=0.1)
+    p.add_argument("--student-lr-ratio", type=float, default=1.0)
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--split", choices=["even", "uneven"], default="uneven")
     args = pc.finish_args(p.parse_args(argv), p)

@@ -51,7 +51,7 @@ def one_seed(args, data, seed) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = pc.parser(NAME, __doc__, epochs=30, teacher_epochs=30)
-    p.add_argument("--ratios", nargs="+", type=float, default=[0.03, 0.1, 0.3, 1.0])
+    p.add_argument("--ratios", nargs="+", type=float, default=[0.03, 0.1, 0.3, 1.0, 3.0])
     p.add_argument("--scratch-ratios", nargs="+", type=float, default=[0.3, 1.0, 3.0])
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--split", choices=["even", "uneven"], default="uneven")
