@@ -3,7 +3,7 @@
 # results committed as soon as it finishes. Usage: experiments/run_paper.sh [experiment ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=$(realpath "${PY:-.venv/bin/python}")
+PY=${PY:-$PWD/.venv/bin/python}
 export OMP_NUM_THREADS=1
 for e in "${@:-paper_wider paper_deeper paper_lr paper_gap paper_explore}"; do
   for name in $e; do
