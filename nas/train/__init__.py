@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from nas.train.curves import epochs_to_target, time_to_target
 from nas.train.loop import DEFAULT_OPTIMIZER, evaluate, resolve_device, train
 from nas.train.options import TrainOptions, cosine_schedule
 from nas.train.results import Budget, EpochRecord, TrainResult
@@ -17,7 +18,9 @@ __all__ = [
     "TrainOptions",
     "TrainResult",
     "cosine_schedule",
+    "epochs_to_target",
     "evaluate",
     "resolve_device",
+    "time_to_target",
     "train",
 ]
