@@ -23,10 +23,9 @@ from nas.cli_common import (
     early_setup,
     guarded,
     instantiate_data,
-    instantiate_model,
-    model_kwargs,
+    model_spec_from,
     set_threads,
-    train_kwargs,
+    train_options,
 )
 
 
@@ -48,14 +47,16 @@ def run(cfg: DictConfig) -> dict:
     """Train the configured model; returns the reported metrics."""
     import torch
 
+    from nas.models import build_from_spec
     from nas.train import evaluate, train
 
     set_threads(cfg)
-    kwargs = train_kwargs(cfg.train)
+    options = train_options(cfg.train)
     data = instantiate_data(cfg)
+    spec = model_spec_from(cfg)
     torch.manual_seed(int(cfg.seed))
-    model = instantiate_model(cfg, data)
-    result = train(model, data, seed=int(cfg.seed), **kwargs)
+    model = build_from_spec(spec, input_shape=data.input_shape, num_classes=data.num_classes)
+    result = train(model, data, seed=int(cfg.seed), **options.train_kwargs())
     device = next(model.parameters()).device
     val_loss, val_acc = evaluate(model, data.val, device=str(device))
     test_loss, test_acc = evaluate(model, data.test, device=str(device))
@@ -71,8 +72,7 @@ def run(cfg: DictConfig) -> dict:
         "test_loss": test_loss,
         "seconds": result.seconds,
     }
-    name, model_kw = model_kwargs(cfg)
-    table = Table(title=f"nas-train: {name} on {data.name}")
+    table = Table(title=f"nas-train: {spec['name']} on {data.name}")
     for column in ("status", "epochs", "params", "val acc", "test acc", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -88,7 +88,7 @@ def run(cfg: DictConfig) -> dict:
         Console(stderr=True).print(f"[yellow]warning:[/] {result.message}")
     if cfg.get("save", True) and HydraConfig.initialized():
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        _save(run_dir, model, {"name": name, "kwargs": model_kw}, metrics)
+        _save(run_dir, model, spec, metrics)
         print(f"saved: {run_dir / 'model.pt'}")
     print(f"val_acc={val_acc:.4f} test_acc={test_acc:.4f}")
     return metrics
