@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from search_helpers import run_cfg
 
 from nas.search.progress import estimate_seconds_left
 
@@ -40,9 +39,11 @@ def test_falling_or_flat_costs_give_the_mean_and_nothing_left_gives_zero() -> No
     assert estimate_seconds_left([(1, 5.0)], []) == 0.0
 
 
-def test_every_console_line_is_logged(tiny_cfg, caplog: pytest.LogCaptureFixture) -> None:
+def test_every_console_line_is_logged(tiny_search, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="nas.search.progress")
-    summary = run_cfg(tiny_cfg("search.trials=3", "search.study=logged"))
+    job = tiny_search(trials=3, study="logged")
+    job.env.progress = True  # the console lines (and so the log) are on, as in nas-search
+    summary = job.run()
     lines = [r.getMessage() for r in caplog.records if r.name == "nas.search.progress"]
     assert lines[0].startswith("search: new study logged (accuracy, warm start): 0/3")
     candidates = [ln for ln in lines if ln.startswith("[")]
