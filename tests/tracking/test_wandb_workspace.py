@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("wandb_workspaces")
 
-from nas.tracking.dashboard import main, search_workspace
 from nas.tracking.wandb_tracker import EPOCH_METRICS, SEARCH_METRICS
+from nas.tracking.wandb_workspace import main, search_workspace
 
 
 def _panels(spec: dict) -> dict[str, list[dict]]:

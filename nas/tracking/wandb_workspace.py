@@ -1,7 +1,7 @@
 """A wandb workspace template for a search: the panels a user wants, defined as code.
 
-    python -m nas.tracking.dashboard --entity ME --project nas           # save it (online)
-    python -m nas.tracking.dashboard --entity ME --project nas --print   # its JSON, offline
+    python -m nas.tracking.wandb_workspace --entity ME --project nas           # save it (online)
+    python -m nas.tracking.wandb_workspace --entity ME --project nas --print   # its JSON, offline
 
 Sections:
 
@@ -12,7 +12,7 @@ Sections:
   ``candidates_finished``, each candidate's final ``candidate_val_acc``, and the ``lineage``
   table (group and filter it by parent, ops, generation, on_best_path ...).
 
-Building the workspace needs no network (``wandb-workspaces``, the ``dashboard`` extra); saving
+Building the workspace needs no network (``wandb-workspaces``, the ``workspace`` extra); saving
 it does: a workspace lives on the wandb server (``Workspace.save`` posts it through wandb's
 GraphQL API), so offline runs get their panels once synced and the template saved.
 """
@@ -31,9 +31,9 @@ def search_workspace(entity: str, project: str, name: str = "nas search") -> Any
     try:
         import wandb_workspaces.reports.v2 as wr
         import wandb_workspaces.workspaces as ws
-    except ImportError as exc:  # pragma: no cover - the dashboard extra is not installed
+    except ImportError as exc:  # pragma: no cover - the workspace extra is not installed
         raise ImportError(
-            "the wandb workspace template needs wandb-workspaces: pip install 'nas[dashboard]'"
+            "the wandb workspace template needs wandb-workspaces: pip install 'nas[workspace]'"
         ) from exc
 
     candidates = ws.Section(
