@@ -20,6 +20,7 @@ from rich.table import Table
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    check_override_keys,
     guarded,
     instantiate_data,
     model_spec_from,
@@ -95,6 +96,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
     check_group_choices(sys.argv[1:])
+    check_override_keys(sys.argv[1:], "nas_train")
     _hydra_main()
 
 

@@ -53,6 +53,7 @@ class SearchEnv:
     storage_url: str
     artifacts_dir: Path
     out_dir: Path
+    data_spec: dict = field(default_factory=dict)  # what defines the data (a resume must match)
     train: TrainOptions = field(default_factory=TrainOptions)  # per candidate; lr = the root's
     root_state_dict: dict | None = None  # model.checkpoint: grow a model trained elsewhere
     callbacks: list[SearchCallback] = field(default_factory=list)
@@ -82,7 +83,7 @@ class Searcher:
         self.input_shape = tuple(env.data.input_shape)
         self.num_classes = env.data.num_classes
         self.storage = st.open_storage(env.storage_url)
-        identity = {"seed_model": env.seed_spec, "data": env.data.name}
+        identity = {"seed_model": env.seed_spec, "data": env.data_spec, "seed": cfg.seed}
         self.study, self.resumed = st.open_study(self.storage, study_name, cfg, identity)
         self.store = st.artifact_store(env.artifacts_dir)
         self.recovered = st.recover_stale(self.study, cfg.stale_after)
