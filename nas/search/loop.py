@@ -242,7 +242,7 @@ class Searcher:
         model, mutation, opt_state = propose(
             trial, copy.deepcopy(teacher), self.example, mutations=cfg.mutations,
             widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
-            seed=cfg.seed * 100_003 + trial.number, data=[self.batch],
+            seed=cfg.seed * 100_003 + trial.number, data=[self.batch], split=cfg.split,
             optimizer_state=teacher_state if grow else None,
         )  # fmt: skip
         if not cfg.warm_start:
