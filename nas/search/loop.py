@@ -122,6 +122,34 @@ class Searcher:
         self._remember(t.number, model)
         return model
 
+    def load(self, t: FrozenTrial) -> nn.Module | None:
+        """:meth:`model_of`, or None (noted, and never used as a parent again) when the
+        checkpoint cannot be read or fails its checksum."""
+        if t.number in self.bad_parents:
+            return None
+        try:
+            return self.model_of(t)
+        except cand.CheckpointError as exc:
+            self.progress.note(f"trial {t.number} cannot be loaded: {exc}")
+            self.bad_parents.add(t.number)
+            return None
+
+    def add_compute(self, seconds: float) -> None:
+        """Count training done outside the loop (the final training) as compute, not overhead."""
+        self.compute += seconds
+
+    def timings(self) -> dict[str, float]:
+        """Wall time so far, training compute, and the loop's overhead (all the rest)."""
+        wall = time.perf_counter() - self.t0
+        overhead = max(wall - self.compute, 0.0)
+        return {
+            "wall_seconds": wall,
+            "compute_seconds": self.compute,
+            "overhead_seconds": overhead,
+            "overhead_fraction": overhead / wall if wall > 0 else 0.0,
+            "trainings": self.trainings,
+        }
+
     def _remember(self, number: int, model: nn.Module, opt_state: dict | None = None) -> None:
         self.cache[number] = model
         if opt_state is not None:
