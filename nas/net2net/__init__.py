@@ -1,13 +1,30 @@
-"""Exact Net2Net transforms (widen / deepen) for any torch.fx-traceable model. Pure torch."""
+"""Exact Net2Net transforms (widen / deepen) for any torch.fx-traceable model. Pure torch.
+
+The package has two halves over a shared part, one folder each:
+
+- ``graph/``: the one torch.fx trace every analysis uses, and calling a model uniformly;
+- ``width/``: Net2WiderNet (width groups from channel tags, widening);
+- ``depth/``: Net2DeeperNet (depth points, identity blocks, deepening);
+
+and, beside them, the float64 self-check both transforms run (``verify``), summaries of what a
+transform changed (``summary``), growing an optimizer's state (``optim_state``) and the errors.
+"""
 
 from __future__ import annotations
 
-from .deepen import DepthPoint, deepen, depth_points
+from .depth import DepthPoint, deepen, depth_points
 from .errors import Net2NetError, NotDeepenableError, NotWidenableError, VerificationError
 from .optim_state import grow_optimizer_state
 from .summary import architecture, describe_change, summarize
 from .verify import preservation_error
-from .widen import WidthGroup, widen, widen_with_mapping, width_groups
+from .width import (
+    WidthAnalysis,
+    WidthGroup,
+    analyze_widths,
+    widen,
+    widen_with_mapping,
+    width_groups,
+)
 
 __all__ = [
     "DepthPoint",
@@ -15,7 +32,9 @@ __all__ = [
     "NotDeepenableError",
     "NotWidenableError",
     "VerificationError",
+    "WidthAnalysis",
     "WidthGroup",
+    "analyze_widths",
     "architecture",
     "deepen",
     "depth_points",

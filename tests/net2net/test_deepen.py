@@ -8,9 +8,9 @@ import torchvision
 from test_deepen_models import FunctionalReluCNN, cnn, mlp, randomize_, resnet, transformer
 from torch import nn
 
-from nas.net2net.deepen import DepthPoint, deepen, depth_points
+from nas.net2net import DepthPoint, deepen, depth_points
+from nas.net2net.depth.identity_blocks import BN_EPS, conv_identity
 from nas.net2net.errors import NotDeepenableError
-from nas.net2net.identity_blocks import BN_EPS, conv_identity
 from nas.net2net.verify import max_abs_diff
 
 

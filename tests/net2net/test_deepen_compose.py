@@ -8,7 +8,7 @@ from test_deepen_models import cnn, mlp, randomize_, resnet
 from torch import nn
 
 from nas import net2net as widen_mod
-from nas.net2net.deepen import deepen, depth_points
+from nas.net2net import deepen, depth_points
 from nas.net2net.verify import max_abs_diff
 
 

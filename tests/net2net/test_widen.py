@@ -11,7 +11,7 @@ from test_widen_properties import Inception, Shuffle, transformer
 from torch import nn
 
 from nas import net2net
-from nas.net2net.groups import analyze_widths
+from nas.net2net import analyze_widths
 from nas.net2net.verify import max_abs_diff
 
 

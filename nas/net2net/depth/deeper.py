@@ -22,11 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .depth_points import DepthPoint, PointAnalysis, analyze, call_model
-from .errors import Net2NetError, NotDeepenableError
+from ..errors import Net2NetError, NotDeepenableError
+from ..graph.calls import call_model, in_mode
+from ..verify import check_preserved
 from .identity_blocks import conv_identity, linear_identity, make_activation, resolve_tensor
+from .points import DepthPoint, PointAnalysis, analyze
 from .residual_blocks import analyze_block, template_copy
-from .verify import check_preserved
 
 __all__ = ["DepthPoint", "deepen", "depth_points"]
 
@@ -69,11 +70,9 @@ def _point_statistics(
         count += t.shape[1]
 
     ref = next(iter(model.parameters()), None)
-    modes = {m: m.training for m in model.modules()}
     handle = model.get_submodule(point.name).register_forward_hook(hook)
     try:
-        model.eval()
-        with torch.no_grad():
+        with in_mode(model), torch.no_grad():
             for batch in data:
                 x = _first_tensor(batch)
                 if ref is not None:
@@ -81,8 +80,6 @@ def _point_statistics(
                 call_model(model, x)
     finally:
         handle.remove()
-        for m, t in modes.items():
-            m.training = t
     if not count:
         raise Net2NetError(f"deepen at '{point.name}': `data` yielded no batches")
     mean = sums / count

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .depth_types import DepthPoint, PointAnalysis, Record, call_model, record_shapes
+from ..graph import CONVS, symbolic_trace
 from .identity_blocks import act_signature
 from .residual_blocks import residual_points
-from .tracing import symbolic_trace
+from .types import DepthPoint, PointAnalysis, Record, record_shapes
 
-__all__ = ["DepthPoint", "PointAnalysis", "analyze", "call_model"]
+__all__ = ["DepthPoint", "PointAnalysis", "analyze"]
 
 _IDEMPOTENT_MODULES = (nn.ReLU, nn.Hardtanh)  # nn.ReLU6 subclasses nn.Hardtanh
 _IDEMPOTENT_FUNCS = {F.relu, torch.relu, torch.relu_, F.relu_, F.relu6}
@@ -40,14 +40,6 @@ _NOT_IDEMPOTENT_FUNCS = {
     F.hardswish, F.hardsigmoid, F.softplus, F.prelu, torch.sigmoid, F.softmax,
 }  # fmt: skip
 _NOT_IDEMPOTENT_METHODS = {"tanh", "sigmoid", "softmax"}
-_CONV = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
 
 
 def _is_idempotent(node: fx.Node, gm: fx.GraphModule) -> bool:
@@ -84,7 +76,7 @@ def _layer_kind(node: fx.Node, gm: fx.GraphModule, ndim: int) -> tuple[str, int]
         seen.add(n)
         if n.op == "call_module":
             m = gm.get_submodule(n.target)
-            if isinstance(m, _CONV):
+            if isinstance(m, CONVS):
                 dims = m.weight.dim() - 2
                 if ndim == dims + 2:
                     return "conv", dims

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .depth_types import DepthPoint, PointAnalysis, Record
+from ..graph import PLAIN_CONVS, symbolic_trace
 from .identity_blocks import act_signature, node_activation
-from .tracing import symbolic_trace
+from .types import DepthPoint, PointAnalysis, Record
 
 __all__ = [
     "BlockInfo",
@@ -39,9 +39,7 @@ _MUL_FUNCS = {operator.mul, operator.imul, torch.mul}
 _ZERO_KEEPING_FUNCS = {F.dropout, torch.permute, torch.flatten, torch.reshape, torch.transpose}
 _ZERO_KEEPING_METHODS = {"permute", "reshape", "view", "transpose", "contiguous", "flatten"}
 _ZERO_KEEPING_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity)
-_ZEROABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.batchnorm._NormBase,
-             nn.LayerNorm, nn.GroupNorm)  # fmt: skip
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_ZEROABLE = (nn.Linear, *PLAIN_CONVS, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
 def is_sequential_container(m: nn.Module) -> bool:
@@ -233,7 +231,7 @@ def _is_plain_conv(n: fx.Node, gm: fx.GraphModule) -> bool:
     if n.op != "call_module":
         return False
     m = gm.get_submodule(n.target)
-    return isinstance(m, _CONVS) and m.groups == 1 and len(n.users) >= 1
+    return isinstance(m, PLAIN_CONVS) and m.groups == 1 and len(n.users) >= 1
 
 
 def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | None) -> nn.Module:
@@ -249,7 +247,7 @@ def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | 
         return new
     new.set_submodule(info.shortcut, nn.Identity())
     for m in new.modules():
-        if isinstance(m, _CONVS):
+        if isinstance(m, PLAIN_CONVS):
             m.stride = (1,) * (m.weight.dim() - 2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0 if seed is None else seed)

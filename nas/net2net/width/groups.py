@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from .errors import NotWidenableError
+from ..errors import NotWidenableError
+from ..graph.tracing import symbolic_trace
 from .handlers import handler_for
 from .propagate import Propagation, lcm, propagate
 from .tags import MASK
-from .tracing import symbolic_trace
 
 __all__ = ["WidthAnalysis", "WidthGroup", "analyze_widths"]
 

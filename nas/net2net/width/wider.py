@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import NotWidenableError
+from ..errors import NotWidenableError
+from ..verify import check_preserved
 from .groups import WidthAnalysis, WidthGroup, analyze_widths, prop_spans
 from .handlers import handler_for
 from .propagate import Propagation, propagate
 from .tags import SHIFT, match_positions
-from .verify import check_preserved
 
 __all__ = ["WidthGroup", "widen", "widen_with_mapping", "width_groups"]
 
