@@ -149,7 +149,7 @@ def _set_columns(
                 new = _sparse(new, dense)
         _replace(m, pname, new.contiguous())
         mapping.setdefault(f"{name}.{pname}" if name else pname, []).append((dim, match))
-    h.attrs(m, None, len(match))
+    h.resize(m, None, len(match))
 
 
 def widen_with_mapping(
@@ -186,7 +186,7 @@ def widen_with_mapping(
             if t is not None and "out" in dims:
                 _replace(m, pname, _exact(t).index_select(dims["out"], L.to(t.device)).contiguous())
                 mapping.setdefault(f"{name}.{pname}", []).append((dims["out"], L))
-        h.attrs(m, width, None)
+        h.resize(m, width, None)
 
     what = f"cannot widen '{g.name}' to {width}"
     new = _widened_pass(an, child, example_input, {g: L}, what)
