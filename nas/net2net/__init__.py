@@ -27,10 +27,14 @@ from .width import (
 )
 
 __all__ = [
+    "ChannelHandler",
     "DepthPoint",
+    "Handler",
     "Net2NetError",
     "NotDeepenableError",
     "NotWidenableError",
+    "OpaqueHandler",
+    "ProducerHandler",
     "VerificationError",
     "WidthAnalysis",
     "WidthGroup",
@@ -41,6 +45,7 @@ __all__ = [
     "describe_change",
     "grow_optimizer_state",
     "preservation_error",
+    "register_handler",
     "summarize",
     "widen",
     "widen_with_mapping",

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .width.wider import Mapping
+from .width.remap import Mapping
 
 __all__ = ["grow_optimizer_state"]
 
