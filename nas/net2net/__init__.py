@@ -6,8 +6,10 @@ The package has two halves over a shared part, one folder each:
 - ``width/``: Net2WiderNet (width groups from channel tags, widening);
 - ``depth/``: Net2DeeperNet (depth points, identity blocks, deepening);
 
-and, beside them, the float64 self-check both transforms run (``verify``), summaries of what a
-transform changed (``summary``), growing an optimizer's state (``optim_state``) and the errors.
+and, beside them, the float64 self-check both transforms run (``verify``), the noise both can
+add (``noise``), summaries of what a transform changed (``summary``), growing an optimizer's
+state (``optim_state``) and the errors. A module type the width analysis does not know becomes
+widenable with :func:`register_handler` (see ``width/handlers.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from .optim_state import grow_optimizer_state
 from .summary import architecture, describe_change, summarize
 from .verify import preservation_error
 from .width import (
+    ChannelHandler,
+    Handler,
+    OpaqueHandler,
+    ProducerHandler,
     WidthAnalysis,
     WidthGroup,
     analyze_widths,
+    register_handler,
     widen,
     widen_with_mapping,
     width_groups,

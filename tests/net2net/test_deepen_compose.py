@@ -31,14 +31,19 @@ def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
     torch.manual_seed(0)
     m = randomize_(build()).double()
     x = torch.randn(*shape, dtype=torch.float64)
-    for p in depth_points(m, x):
+    points = depth_points(m, x)
+    assert points
+    for p in points:
         deep = deepen(m, p, example_input=x, seed=0)
-        for g in widen_mod.width_groups(deep, x):
+        groups = widen_mod.width_groups(deep, x)
+        assert groups, p.name
+        for g in groups:
             wide = widen_mod.widen(deep, g, 2 * g.width, example_input=x, seed=0)
             assert_exact(m, wide, x)
-        g0 = widen_mod.width_groups(deep, x)[0]
-        wide = widen_mod.widen(deep, g0.name, 2 * g0.width, example_input=x, seed=0)
-        for q in depth_points(wide, x):
+        wide = widen_mod.widen(deep, groups[0].name, 2 * groups[0].width, example_input=x, seed=0)
+        again = depth_points(wide, x)
+        assert again, p.name
+        for q in again:
             assert_exact(m, deepen(wide, q, example_input=x, seed=0), x)
 
 
@@ -48,7 +53,9 @@ def test_widen_then_deepen_every_point(name: str) -> None:
     torch.manual_seed(1)
     m = randomize_(build()).double()
     x = torch.randn(*shape, dtype=torch.float64)
-    for g in widen_mod.width_groups(m, x):
+    groups = widen_mod.width_groups(m, x)
+    assert groups
+    for g in groups:
         wide = widen_mod.widen(m, g, g.width + 3 if name == "mlp" else 2 * g.width,
                                example_input=x, seed=0)  # fmt: skip
         points = depth_points(wide, x)
