@@ -25,12 +25,15 @@ MODELS = {
 }
 
 
+def model_and_input(name: str, seed: int) -> tuple[nn.Module, torch.Tensor]:
+    build, shape = MODELS[name]
+    torch.manual_seed(seed)
+    return randomize_(build()).double(), torch.randn(*shape, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
-    build, shape = MODELS[name]
-    torch.manual_seed(0)
-    m = randomize_(build()).double()
-    x = torch.randn(*shape, dtype=torch.float64)
+    m, x = model_and_input(name, 0)
     points = depth_points(m, x)
     assert points
     for p in points:
@@ -49,10 +52,7 @@ def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_widen_then_deepen_every_point(name: str) -> None:
-    build, shape = MODELS[name]
-    torch.manual_seed(1)
-    m = randomize_(build()).double()
-    x = torch.randn(*shape, dtype=torch.float64)
+    m, x = model_and_input(name, 1)
     groups = widen_mod.width_groups(m, x)
     assert groups
     for g in groups:

@@ -8,7 +8,7 @@ Two families of points, both found on torch.fx graphs (never by guessing from mo
   idempotent, so after them no such block is exact and the point is refused.
 * ``residual`` / ``transformer``: after a block inside an ``nn.Sequential`` whose traced forward is
   ``h = x; h = h + f_j(h) ...; out = [act](h)``. A copy of such a block with the last module of
-  every branch zeroed is the identity (see :mod:`nas.net2net.identity_blocks`).
+  every branch zeroed is the identity (see :mod:`nas.net2net.depth.identity_blocks`).
 """
 
 from __future__ import annotations

@@ -63,7 +63,8 @@ class ModuleCalls:
         if h is not None and h.kind == "opaque":
             reason = f"{what}: {h.reason}"
         else:
-            reason = f"{what} is not understood by the width analysis (register a handler)"
+            reason = f"{what} is not understood by the width analysis (register a handler: "
+            "nas.net2net.register_handler)"
         self.rec.block(tagged((args, kwargs)), reason)
         return wrap(_meta_call(m, args, kwargs))
 
