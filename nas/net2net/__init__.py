@@ -17,6 +17,7 @@ from __future__ import annotations
 from .depth import DepthPoint, deepen, depth_points
 from .errors import Net2NetError, NotDeepenableError, NotWidenableError, VerificationError
 from .optim_state import grow_optimizer_state
+from .shrink_perturb import shrink_perturb
 from .summary import architecture, describe_change, summarize
 from .verify import preservation_error
 from .width import (
@@ -53,6 +54,7 @@ __all__ = [
     "grow_optimizer_state",
     "preservation_error",
     "register_handler",
+    "shrink_perturb",
     "summarize",
     "widen",
     "widen_with_mapping",
