@@ -7,9 +7,10 @@ The package has two halves over a shared part, one folder each:
 - ``depth/``: Net2DeeperNet (depth points, identity blocks, deepening);
 
 and, beside them, the float64 self-check both transforms run (``verify``), the noise both can
-add (``noise``), summaries of what a transform changed (``summary``), growing an optimizer's
-state (``optim_state``) and the errors. A module type the width analysis does not know becomes
-widenable with :func:`register_handler` (see ``width/handlers.py``).
+add (``noise``), shrink-and-perturb for warm starts (``warm_start``), summaries of what a
+transform changed (``summary``), growing an optimizer's state (``optim_state``) and the errors.
+A module type the width analysis does not know becomes widenable with :func:`register_handler`
+(see ``width/handlers.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 from .depth import DepthPoint, deepen, depth_points
 from .errors import Net2NetError, NotDeepenableError, NotWidenableError, VerificationError
 from .optim_state import grow_optimizer_state
-from .shrink_perturb import shrink_perturb
 from .summary import architecture, describe_change, summarize
 from .verify import preservation_error
+from .warm_start import shrink_perturb
 from .width import (
     ChannelHandler,
     Handler,
