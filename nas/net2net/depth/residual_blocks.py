@@ -22,15 +22,8 @@ from torch import fx, nn
 
 from ..graph import PLAIN_CONVS, symbolic_trace
 from .identity_blocks import act_signature, node_activation
-from .types import DepthPoint, PointAnalysis, Record
 
-__all__ = [
-    "BlockInfo",
-    "analyze_block",
-    "is_sequential_container",
-    "residual_points",
-    "template_copy",
-]
+__all__ = ["BlockInfo", "analyze_block", "is_sequential_container", "template_copy"]
 
 _ADD_FUNCS = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS = {"add", "add_"}
@@ -259,65 +252,3 @@ def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | 
             )  # fmt: skip
             new.set_submodule(name, conv.to(old.weight.device, old.weight.dtype))
     return new
-
-
-def residual_points(model: nn.Module, rec: dict[str, Record], out: PointAnalysis) -> None:
-    """residual/transformer points: after any child of an nn.Sequential that holds a template.
-
-    The template is the nearest block (the child itself first) that maps the child's output
-    shape to itself with an identity shortcut; failing that, the nearest block with a
-    projection shortcut and that output shape (rebuilt by :func:`template_copy`).
-    """
-    cache: dict[int, BlockInfo] = {}
-    for cname, container in model.named_modules():
-        if not is_sequential_container(container) or cname not in rec:
-            continue
-        prefix = f"{cname}." if cname else ""
-        names = [prefix + k for k in container._modules]
-        infos = []
-        for b in container._modules.values():
-            if id(b) not in cache:
-                cache[id(b)] = analyze_block(b)
-            infos.append(cache[id(b)])
-        for i, name in enumerate(names):
-            r = rec.get(name)
-            if r is None or r.out_shape is None:
-                continue
-            order = sorted(range(len(names)), key=lambda j, i=i: (abs(j - i), j < i))
-            why = infos[i].reason
-            fits = [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=True)]
-            fits += [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=False)]
-            for j in fits:
-                info = infos[j]
-                if info.post_act and info.post_act != infos[i].out_act:
-                    why = (
-                        f"the residual block '{names[j]}' ends with {info.post_act}, which is "
-                        f"the identity only on outputs of that activation, and '{name}' ends "
-                        f"with {infos[i].out_act or 'something else'}"
-                    )
-                    continue
-                out.points[name] = DepthPoint(
-                    name=name,
-                    kind="transformer" if info.transformer else "residual",
-                    width=r.out_shape[-1] if info.transformer else r.out_shape[1],
-                    shape=r.out_shape,
-                    spatial_dims=0 if info.transformer else len(r.out_shape) - 2,
-                    activation=info.post_act,
-                    container=cname,
-                    template=names[j],
-                    zeroed=info.zeroed,
-                    shortcut=info.shortcut,
-                )
-                break
-            else:
-                if why:
-                    out.refused.setdefault(name, why)
-
-
-def _fits(info: BlockInfo, rj: Record | None, r: Record, *, plain: bool) -> bool:
-    """Can the block described by (info, rj) follow the block recorded in ``r`` as identity?"""
-    if rj is None or rj.out_shape != r.out_shape:
-        return False
-    if plain:
-        return info.ok and rj.in_shape == r.out_shape
-    return bool(info.shortcut) and not info.transformer
