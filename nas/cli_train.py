@@ -6,7 +6,6 @@ nas-train data=digits model=cnn2d train.epochs=5
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -30,13 +29,11 @@ from nas.cli_common import (
 
 def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> None:
     """Write weights and a JSON description; each file appears whole or not at all."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "model.pt.tmp"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, run_dir / "model.pt")
-    tmp_json = run_dir / "model.json.tmp"
-    tmp_json.write_text(json.dumps({"model": spec, **metrics}, indent=2))
-    os.replace(tmp_json, run_dir / "model.json")
+    from nas.search.candidate import atomic_write_bytes, state_dict_bytes  # imports optuna
+
+    atomic_write_bytes(run_dir / "model.pt", state_dict_bytes(model))
+    description = json.dumps({"model": spec, **metrics}, indent=2)
+    atomic_write_bytes(run_dir / "model.json", description.encode())
 
 
 @guarded
