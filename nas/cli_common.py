@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import shutil
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+log = logging.getLogger("nas")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -232,3 +234,44 @@ def check_override_keys(argv: list[str], config_name: str, config_dir: str = CON
             file=sys.stderr,
         )
         raise SystemExit(2)
+
+
+def early_setup() -> None:
+    """First thing a console entry point does, before anything imports torch: OpenMP threads
+    that sleep instead of spinning while they wait (see nas.train.threads)."""
+    from nas.train.threads import prefer_passive_wait
+
+    prefer_passive_wait()
+
+
+def launcher_jobs() -> int | None:
+    """Parallel jobs of the Hydra launcher in a multirun (e.g. joblib's ``n_jobs``), else None."""
+    if not HydraConfig.initialized():
+        return None
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    n_jobs = hc.launcher.get("n_jobs") if hc.mode == RunMode.MULTIRUN else None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        return None
+    if n_jobs < 0:  # joblib: -1 = one job per core, -2 = all but one, ...
+        from nas.train.threads import available_cores
+
+        n_jobs = max(1, available_cores() + 1 + n_jobs)
+    return n_jobs
+
+
+def set_threads(cfg: DictConfig) -> Any:
+    """Apply the ``threads`` / ``workers`` settings to torch, print and log the choice."""
+    from nas.train.threads import apply_threads, plan_threads
+
+    workers = cfg.get("workers")
+    if workers is None:
+        workers = launcher_jobs()
+    try:
+        plan = apply_threads(plan_threads(cfg.get("threads", "auto"), workers=workers))
+    except ValueError as exc:
+        fail(str(exc))
+    print(plan.describe(), flush=True)
+    log.info(plan.describe())
+    return plan

@@ -25,10 +25,12 @@ from nas.cli_common import (
     check_group_choices,
     check_override_keys,
     data_spec_from,
+    early_setup,
     fail,
     guarded,
     instantiate_data,
     model_spec_from,
+    set_threads,
     to_plain,
     train_options,
 )
@@ -83,6 +85,7 @@ def build(cfg: DictConfig) -> Any:
     except (SearchConfigError, CheckpointError) as exc:
         fail(str(exc))
     job.env.callbacks.extend(_callbacks(cfg, run_dir))
+    job.env.run_config = to_plain(cfg)  # the loggers record the whole resolved configuration
     return job
 
 
@@ -91,6 +94,7 @@ def run(cfg: DictConfig) -> Any:
     """Build, search, close the loggers; returns the SearchSummary."""
     from nas.search import SearchConfigError
 
+    set_threads(cfg)
     job = build(cfg)
     try:
         return job.run()
@@ -110,6 +114,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
+    early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
     check_override_keys(sys.argv[1:], "nas_search")
     _hydra_main()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
@@ -20,14 +20,16 @@ from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
     check_override_keys,
+    early_setup,
     guarded,
     instantiate_data,
     model_spec_from,
+    set_threads,
     train_options,
 )
 
 
-def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> None:
+def _save(run_dir: Path, model: Any, spec: dict, metrics: dict) -> None:
     """Write weights and a JSON description; each file appears whole or not at all."""
     from nas.search.candidate import atomic_write_bytes, state_dict_bytes  # imports optuna
 
@@ -39,9 +41,12 @@ def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> N
 @guarded
 def run(cfg: DictConfig) -> dict:
     """Train the configured model; returns the reported metrics."""
+    import torch
+
     from nas.models import build_from_spec
     from nas.train import evaluate, train
 
+    set_threads(cfg)
     options = train_options(cfg.train)
     data = instantiate_data(cfg)
     spec = model_spec_from(cfg)
@@ -92,6 +97,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
+    early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
     check_override_keys(sys.argv[1:], "nas_train")
     _hydra_main()

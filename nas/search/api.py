@@ -150,5 +150,6 @@ def run_search(cfg: SearchConfig, env: SearchEnv) -> SearchSummary:
     summary = finish(searcher)
     if env.progress:
         print_summary(summary, searcher.progress.console)
+        searcher.progress.log_printed()
     CallbackList(env.callbacks).on_search_end(summary)
     return summary

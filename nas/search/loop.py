@@ -32,7 +32,7 @@ from nas.search.config import SearchConfig
 from nas.search.flops import count_flops, count_params
 from nas.search.metrics import accuracy64, reinitialize
 from nas.search.parents import choose_parent
-from nas.search.progress import Progress
+from nas.search.progress import Progress, best_candidate
 from nas.search.pruners import REFERENCE_ATTR
 from nas.search.space import MutationError, describe, propose
 from nas.train import TrainOptions, train
@@ -58,6 +58,7 @@ class SearchEnv:
     root_state_dict: dict | None = None  # model.checkpoint: grow a model trained elsewhere
     callbacks: list[SearchCallback] = field(default_factory=list)
     progress: bool = True
+    run_config: dict | None = None  # the caller's whole resolved config, for the loggers
 
 
 class _Reject(Exception):
@@ -161,7 +162,10 @@ class Searcher:
     # ----------------------------------------------------------------- the loop
     def run(self) -> None:
         """Ask/tell until the study holds ``cfg.trials`` finished candidates (or time is up)."""
-        self.cb.on_search_start(self.name, dataclasses.asdict(self.cfg))
+        config = dataclasses.asdict(self.cfg)
+        if self.env.run_config:  # data, model, train, ... as the caller resolved them
+            config = {**self.env.run_config, "search": config}
+        self.cb.on_search_start(self.name, config)
         self.progress.start(self)
         failures = 0
         while self.finished() < self.cfg.trials:
@@ -185,10 +189,12 @@ class Searcher:
                 info, model, parent_acc, opt_state = self._root(trial)
             else:
                 info, model, parent_acc, opt_state = self._child(trial)
-            self.cb.on_candidate_start(info)
             if info.job_type != "root" or self.env.root_state_dict is not None:
                 before = accuracy64(model, self.env.data.val)
                 trial.set_user_attr("val_acc_before", before)
+                info.val_acc_before = before  # the loggers' epoch 0
+            self.cb.on_candidate_start(info)
+            if before is not None:
                 self._check_preserved(trial, info, before, parent_acc)
             val, opt_state = self._train(trial, info, model, opt_state)
             cand.save_checkpoint(trial, model, self.store)
@@ -205,11 +211,15 @@ class Searcher:
             self.study.tell(trial, state=state)
             if state == TrialState.FAIL:
                 log.warning("trial %d failed: %s", trial.number, reason)
+        best = best_candidate(self.study)
         result = {
             "state": state.name.lower(),
             "val_acc": acc,
             "val_acc_before_training": before,
             "reason": reason,
+            "finished": self.finished(),  # the study's count: continues across resumes
+            "best_trial": best[0] if best else None,
+            "best_val_acc": best[1] if best else None,
         }
         if info is not None:
             self.cb.on_candidate_end(info, result)
