@@ -208,7 +208,7 @@ def fmt(values: Sequence[float | None], spec: str = ".1f", n: int | None = None)
         return f"never (0/{n})"
     m, s = mean_sd(got)
     tail = f" ({len(got)}/{n})" if len(got) < n else ""
-    return f"{m:{spec}} ± {s:{spec}}{tail}"
+    return f"{m:{spec}} ± {s:{spec.lstrip('+')}}{tail}"
 
 
 def mean_curve(runs: Sequence[dict], key: str = "val_acc") -> list[float]:
