@@ -170,8 +170,9 @@ def test_nan_loss_prunes_with_reason(tiny_cfg, tmp_path):
     from nas.cli_search import build
     from nas.search import run_search
 
-    # plain SGD at 1e12 x the root's lr: the child's loss overflows to inf/NaN at once
-    cfg = tiny_cfg("search.trials=2", "search.study=diverge", "search.lr_ratio=[1e12,1e12]")
+    # plain SGD at 1e30 x the root's lr: the child's loss overflows to inf/NaN at once, whatever
+    # the mutation (at 1e12 a widened child's loss stayed finite, ~6e17)
+    cfg = tiny_cfg("search.trials=2", "search.study=diverge", "search.lr_ratio=[1e30,1e30]")
     scfg, env, study = build(cfg)
     env.train_kwargs["optimizer"] = functools.partial(torch.optim.SGD, lr=0.1)
     env.base_lr = 0.1

@@ -1,0 +1,125 @@
+"""Several workers, one study: when to start a candidate, who trains the root, no twin children.
+
+Any number of `nas-search` processes (one machine or many) may run the same ``search.study`` on
+the same storage. Nothing here talks to the other workers directly: the study in the storage is
+the only shared state, so a worker can join, die or finish at any time.
+
+- **Budget.** A worker starts a candidate only while the finished candidates plus those RUNNING
+  elsewhere fall short of ``search.trials``; otherwise it waits (polling, recovering stale
+  trials), because a RUNNING trial may still fail. It stops once the study holds ``trials``
+  finished candidates and nothing is RUNNING, so no trial of a dead worker is left behind.
+- **Root.** The seed model is trained once: a trial that finds a lower-numbered trial RUNNING
+  while the study has no root waits for it, and grows the root once it is there (or becomes the
+  root itself if that trial dies or fails).
+- **Twins.** A child whose parent and mutation equal those of a trial RUNNING elsewhere is
+  refused (FAIL, before training); the mutation is written before the comparison, so of two
+  simultaneous twins at least one sees the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from nas.search.heartbeat import TrialHeartbeat, recover_stale
+from nas.search.space import MutationError
+
+if TYPE_CHECKING:
+    from nas.search.loop import Searcher
+
+__all__ = ["POLL_SECONDS", "claims_root", "heartbeat", "mutation_key", "refuse_twin", "work_left"]
+
+POLL_SECONDS = 1.0  # how often a waiting worker re-reads the study
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _out_of_time(s: Searcher) -> bool:
+    return bool(s.cfg.time_limit) and time.perf_counter() - s.t0 > s.cfg.time_limit
+
+
+def _recover(s: Searcher) -> None:
+    s.recovered = [*s.recovered, *recover_stale(s.study, s.cfg.stale_after)]
+
+
+def work_left(s: Searcher) -> bool:
+    """True: start another candidate. False: the study is done (or this worker's time is up).
+
+    Blocks while other workers' RUNNING candidates cover what is left of the budget.
+    """
+    waiting = False
+    while True:
+        _recover(s)
+        trials = s.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        finished = sum(t.state in FINISHED for t in trials)
+        running = len(trials) - finished
+        if finished >= s.cfg.trials and running == 0:
+            return False
+        if finished + running < s.cfg.trials:
+            return True
+        if _out_of_time(s):
+            return finished < s.cfg.trials  # the loop's own time check then stops it
+        if not waiting:
+            waiting = True
+            what = "finishing" if finished < s.cfg.trials else "the last"
+            s.progress.note(
+                f"{finished}/{s.cfg.trials} finished, {running} RUNNING in other workers: "
+                f"waiting for {what} candidates"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def claims_root(s: Searcher, trial: optuna.Trial) -> bool:
+    """Whether ``trial`` trains the seed model (the study has no root yet and no lower-numbered
+    trial is RUNNING); waits while another worker's trial may still become the root."""
+    waiting = False
+    while True:
+        if s.root() is not None:
+            return False
+        running = s.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        lower = [t.number for t in running if t.number < trial.number]
+        if not lower:
+            return True
+        if not waiting:
+            waiting = True
+            s.progress.note(f"trial {trial.number} waits for the root (trial {min(lower)})")
+        time.sleep(POLL_SECONDS)
+        _recover(s)
+
+
+def mutation_key(mutation: Any) -> tuple:
+    """What makes two mutations the same transform: (op, target, width) of each step."""
+    return tuple((m.get("op"), m.get("target"), m.get("width")) for m in mutation or [])
+
+
+def refuse_twin(study: optuna.Study, trial: optuna.Trial, parent: int, mutation: list) -> None:
+    """Raise MutationError when a trial RUNNING elsewhere grows ``parent`` by ``mutation``."""
+    trial.set_user_attr("mutation", mutation)  # written first: one of two twins sees the other
+    key = mutation_key(mutation)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if (
+            t.number != trial.number
+            and t.user_attrs.get("parent") == parent
+            and mutation_key(t.user_attrs.get("mutation")) == key
+        ):
+            raise MutationError(
+                f"duplicate: trial {t.number} is already growing trial {parent} by this mutation"
+            )
+
+
+@contextlib.contextmanager
+def heartbeat(s: Searcher) -> Iterator[TrialHeartbeat]:
+    """``s.beat`` for one step: the step starts it on its trial; it stops when the step ends."""
+    with TrialHeartbeat(s.storage, s.study._study_id, s.cfg.stale_after) as beat:
+        s.beat = beat
+        try:
+            yield beat
+        except UpdateFinishedTrialError as exc:  # silent past stale_after (suspended, DB away)
+            s.progress.note(f"this worker's trial was marked stale by another worker: {exc}")
+        finally:
+            s.recovered = [*s.recovered, *beat.recovered]
