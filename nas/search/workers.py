@@ -8,9 +8,10 @@ the only shared state, so a worker can join, die or finish at any time.
   elsewhere fall short of ``search.trials``; otherwise it waits (polling, recovering stale
   trials), because a RUNNING trial may still fail. It stops once the study holds ``trials``
   finished candidates and nothing is RUNNING, so no trial of a dead worker is left behind.
-- **Root.** The seed model is trained once: a trial that finds a lower-numbered trial RUNNING
-  while the study has no root waits for it, and grows the root once it is there (or becomes the
-  root itself if that trial dies or fails).
+- **Root.** The seed model is trained once: while the study has no root and a trial is RUNNING
+  elsewhere, a worker waits; of two trials asked at the same instant the higher-numbered one
+  fails untrained. If the root's worker dies, its trial is recovered and another worker trains
+  the root. Children are asked only once their parent is COMPLETE (lineage times are ordered).
 - **Twins.** A child whose parent and mutation equal those of a trial RUNNING elsewhere is
   refused (FAIL, before training); the mutation is written before the comparison, so of two
   simultaneous twins at least one sees the other.
@@ -60,36 +61,31 @@ def work_left(s: Searcher) -> bool:
         running = len(trials) - finished
         if finished >= s.cfg.trials and running == 0:
             return False
-        if finished + running < s.cfg.trials:
-            return True
+        if finished + running < s.cfg.trials and (running == 0 or s.root() is not None):
+            return True  # (while another worker trains the root there is nothing to grow)
         if _out_of_time(s):
             return finished < s.cfg.trials  # the loop's own time check then stops it
         if not waiting:
             waiting = True
-            what = "finishing" if finished < s.cfg.trials else "the last"
+            what = "the root" if finished < s.cfg.trials and s.root() is None else "them"
             s.progress.note(
                 f"{finished}/{s.cfg.trials} finished, {running} RUNNING in other workers: "
-                f"waiting for {what} candidates"
+                f"waiting for {what}"
             )
         time.sleep(POLL_SECONDS)
 
 
 def claims_root(s: Searcher, trial: optuna.Trial) -> bool:
-    """Whether ``trial`` trains the seed model (the study has no root yet and no lower-numbered
-    trial is RUNNING); waits while another worker's trial may still become the root."""
-    waiting = False
-    while True:
-        if s.root() is not None:
-            return False
-        running = s.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        lower = [t.number for t in running if t.number < trial.number]
-        if not lower:
-            return True
-        if not waiting:
-            waiting = True
-            s.progress.note(f"trial {trial.number} waits for the root (trial {min(lower)})")
-        time.sleep(POLL_SECONDS)
-        _recover(s)
+    """Whether ``trial`` trains the seed model: the study has no root and no lower-numbered
+    trial is RUNNING. Raises LookupError (the trial fails, untrained) when another worker asked
+    for the root at the same instant; ``work_left`` then waits for that root."""
+    if s.root() is not None:
+        return False
+    running = s.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    lower = [t.number for t in running if t.number < trial.number]
+    if lower:
+        raise LookupError(f"trial {min(lower)} in another worker is training the root")
+    return True
 
 
 def mutation_key(mutation: Any) -> tuple:
