@@ -75,6 +75,7 @@ def wait_all(procs: list[subprocess.Popen], tmp_path: Path, timeout: float = 600
         assert p.returncode == 0, f"worker {i} exited {p.returncode}\n{logs}"
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_two_workers_on_one_study(tmp_path):
     """`nas-search -m hydra/launcher=workers_local worker='range(2)'`: two workers start at once
     on an empty SQLite file; one root, both grow children, the study stops at the budget (not at
@@ -115,6 +116,7 @@ def kill_mid_candidate(url: str, study: str, victim: subprocess.Popen, timeout: 
     raise AssertionError("the victim finished before it could be killed")
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_workers_on_postgres_survive_a_sigkill(postgres, tmp_path):
     """Three workers on a real PostgreSQL server; one is SIGKILLed mid-candidate. Its trial is
