@@ -11,6 +11,12 @@ one shared SQLite study, one torch thread each. Reported:
 3. stale across hosts: the killed worker runs in its own UTS namespace (``unshare -u``, another
    host name), so the survivor can only go by heartbeat age (``--stale-after`` s).
 
+Candidates only deepen, one transform each (``--mutations deepen --max-ops 1``), so that a
+candidate's cost does not depend on the path the search takes: with widening, the two-worker
+study once grew 60k-parameter candidates where the one-worker study stopped at 5k (same seeds;
+the trajectories differ because the workers interleave), and the ratio measured the models, not
+the workers. The training compute per wall second is printed beside the ratio as a check.
+
     .venv/bin/python experiments/bench_workers.py                     # all three, ~10 min idle
     .venv/bin/python experiments/bench_workers.py --only throughput --trials 24 --epochs 10
 """
@@ -53,6 +59,8 @@ def worker(args: dict) -> None:
         trials=args["trials"],
         seed_epochs=args["seed_epochs"],
         stale_after=args["stale_after"],
+        mutations=args["mutations"],
+        max_ops=args["max_ops"],
         seed=0,
     )
     env = SearchEnv(
@@ -109,6 +117,8 @@ def _base(work: Path, study: str, opts: argparse.Namespace) -> dict:
         "seed_epochs": opts.seed_epochs,
         "n_samples": opts.n_samples,
         "stale_after": opts.stale_after,
+        "mutations": opts.mutations.split(","),
+        "max_ops": opts.max_ops,
     }
 
 
@@ -119,11 +129,15 @@ def throughput(work: Path, n_workers: int, opts: argparse.Namespace) -> dict:
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
     a = _audit(args)
+    done = [t for t in _study(args).trials if t.state.name in ("COMPLETE", "PRUNED")]
+    compute = sum(t.user_attrs.get("compute_seconds", 0.0) for t in done)
     return {
         "workers": n_workers,
         "wall_s": wall,
         "finished": a.finished,
         "per_hour": a.finished / wall * 3600,
+        "train_compute_s": compute,  # sum over candidates: how big the candidates were
+        "max_params": max(t.user_attrs.get("params", 0) for t in done),
         "exit_codes": codes,
         "audit_ok": a.ok,
         "contributors": len(a.workers),
@@ -191,6 +205,8 @@ def main() -> None:
     ap.add_argument("--seed-epochs", type=int, default=10)
     ap.add_argument("--n-samples", type=int, default=4000)
     ap.add_argument("--stale-after", type=float, default=10.0)
+    ap.add_argument("--mutations", default="deepen", help="comma-separated (see below)")
+    ap.add_argument("--max-ops", type=int, default=1)
     ap.add_argument("--keep", help="work folder to keep (default: a temp folder, removed)")
     opts = ap.parse_args()
     if opts.worker:
@@ -212,7 +228,10 @@ def main() -> None:
                 f"2 workers / 1 worker, finished candidates per hour: "
                 f"{two['per_hour'] / one['per_hour']:.2f}x "
                 f"({one['per_hour']:.0f} -> {two['per_hour']:.0f}/h; "
-                f"wall {one['wall_s']:.0f} s -> {two['wall_s']:.0f} s for {opts.trials})",
+                f"wall {one['wall_s']:.0f} s -> {two['wall_s']:.0f} s for {opts.trials}); "
+                f"training compute per wall second: "
+                f"{two['train_compute_s'] / two['wall_s']:.2f} vs "
+                f"{one['train_compute_s'] / one['wall_s']:.2f}",
                 flush=True,
             )
         if "crash" in only:

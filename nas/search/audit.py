@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import optuna
 from optuna.artifacts._protocol import ArtifactStore
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.data import DataBundle
 from nas.search import candidate as cand
@@ -29,7 +29,7 @@ class StudyAudit:
     finished: int = 0
     failed: int = 0
     running: list[int] = field(default_factory=list)
-    orphans: list[int] = field(default_factory=list)  # a parent that is not an earlier COMPLETE
+    orphans: list[int] = field(default_factory=list)  # see _orphan
     checked: int = 0  # checkpoints loaded, rebuilt and re-scored
     mismatches: list[str] = field(default_factory=list)
     workers: list[str] = field(default_factory=list)  # host:pid of the finished candidates
@@ -37,6 +37,24 @@ class StudyAudit:
     @property
     def ok(self) -> bool:
         return not (self.running or self.orphans or self.mismatches)
+
+
+def _orphan(t: FrozenTrial, by_number: dict[int, FrozenTrial]) -> bool:
+    """A child whose parent is not a COMPLETE trial with a checkpoint that finished before it,
+    or whose architecture is not its parent's plus its own mutation. (A parent may complete
+    after the child was *asked*: another worker's tell can land between this worker's ask and
+    its choice of parent.)"""
+    parent = t.user_attrs.get("parent")
+    if parent is None:
+        return False
+    p = by_number.get(parent)
+    if p is None or p.state != TrialState.COMPLETE or not p.user_attrs.get("checkpoint"):
+        return True
+    if p.datetime_complete is None or t.datetime_complete is None:
+        return True
+    path = t.user_attrs.get("arch", {}).get("path")
+    expected = p.user_attrs.get("arch", {}).get("path", []) + (t.user_attrs.get("mutation") or [])
+    return p.datetime_complete > t.datetime_complete or path != expected
 
 
 def audit_study(study: optuna.Study, store: ArtifactStore, data: DataBundle) -> StudyAudit:
@@ -57,17 +75,8 @@ def audit_study(study: optuna.Study, store: ArtifactStore, data: DataBundle) -> 
         out.finished += 1
         w = t.user_attrs.get("worker") or {}
         workers.add(f"{w.get('host')}:{w.get('pid')}")
-        parent = t.user_attrs.get("parent")
-        if parent is not None:
-            p = by_number.get(parent)
-            if (
-                p is None
-                or p.state != TrialState.COMPLETE
-                or p.datetime_complete is None
-                or t.datetime_start is None
-                or p.datetime_complete > t.datetime_start
-            ):
-                out.orphans.append(t.number)
+        if _orphan(t, by_number):
+            out.orphans.append(t.number)
         ref = t.user_attrs.get("checkpoint")
         if t.state != TrialState.COMPLETE or not ref:
             continue

@@ -155,7 +155,7 @@ class Searcher:
         info: CandidateInfo | None = None
         before: float | None = None
         try:
-            if workers.claims_root(self, trial):
+            if workers.admit(self, trial):  # the root? (raises if not needed)
                 info, model, parent_acc = self._root(trial)
             else:
                 info, model, parent_acc = self._child(trial)

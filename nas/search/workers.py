@@ -6,12 +6,14 @@ the only shared state, so a worker can join, die or finish at any time.
 
 - **Budget.** A worker starts a candidate only while the finished candidates plus those RUNNING
   elsewhere fall short of ``search.trials``; otherwise it waits (polling, recovering stale
-  trials), because a RUNNING trial may still fail. It stops once the study holds ``trials``
-  finished candidates and nothing is RUNNING, so no trial of a dead worker is left behind.
+  trials), because a RUNNING trial may still fail. Of trials asked at the same instant the
+  lower-numbered go first; one that would exceed the budget fails untrained ("not needed"), so
+  the study ends at exactly ``trials``. A worker stops once the study holds ``trials`` finished
+  candidates and nothing is RUNNING, so no trial of a dead worker is left behind.
 - **Root.** The seed model is trained once: while the study has no root and a trial is RUNNING
   elsewhere, a worker waits; of two trials asked at the same instant the higher-numbered one
   fails untrained. If the root's worker dies, its trial is recovered and another worker trains
-  the root. Children are asked only once their parent is COMPLETE (lineage times are ordered).
+  the root. A child grows a parent that was COMPLETE when the child chose it.
 - **Twins.** A child whose parent and mutation equal those of a trial RUNNING elsewhere is
   refused (FAIL, before training); the mutation is written before the comparison, so of two
   simultaneous twins at least one sees the other.
@@ -28,13 +30,14 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from nas.models import build_from_spec
 from nas.search.heartbeat import TrialHeartbeat, recover_stale
-from nas.search.space import MutationError
+from nas.search.space import MutationError, describe
 
 if TYPE_CHECKING:
     from nas.search.loop import Searcher
 
-__all__ = ["POLL_SECONDS", "claims_root", "heartbeat", "mutation_key", "refuse_twin", "work_left"]
+__all__ = ["POLL_SECONDS", "admit", "heartbeat", "mutation_key", "refuse_twin", "work_left"]
 
 POLL_SECONDS = 1.0  # how often a waiting worker re-reads the study
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -67,6 +70,7 @@ def work_left(s: Searcher) -> bool:
             return finished < s.cfg.trials  # the loop's own time check then stops it
         if not waiting:
             waiting = True
+            _warm_up(s)
             what = "the root" if finished < s.cfg.trials and s.root() is None else "them"
             s.progress.note(
                 f"{finished}/{s.cfg.trials} finished, {running} RUNNING in other workers: "
@@ -75,14 +79,31 @@ def work_left(s: Searcher) -> bool:
         time.sleep(POLL_SECONDS)
 
 
-def claims_root(s: Searcher, trial: optuna.Trial) -> bool:
-    """Whether ``trial`` trains the seed model: the study has no root and no lower-numbered
-    trial is RUNNING. Raises LookupError (the trial fails, untrained) when another worker asked
-    for the root at the same instant; ``work_left`` then waits for that root."""
+def _warm_up(s: Searcher) -> None:
+    """Pay this process's first-use costs (torch.fx tracing, torch._dynamo's import: ~1.5 s
+    idle, far more on a busy machine) while waiting, not in the first candidate."""
+    if getattr(s, "_warm", False):
+        return
+    s._warm = True
+    model = build_from_spec(s.env.seed_spec, input_shape=s.input_shape, num_classes=s.num_classes)
+    describe(model, s.example)
+
+
+def admit(s: Searcher, trial: optuna.Trial) -> bool:
+    """Whether the newly asked ``trial`` trains the seed model (the study has no root and no
+    lower-numbered trial is RUNNING). Lower numbers go first: raises LookupError, so the trial
+    fails untrained, when lower-numbered RUNNING trials already cover the rest of the budget
+    (two workers passed ``work_left`` at the same instant) or one of them trains the root."""
+    trials = s.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    finished = sum(t.state in FINISHED for t in trials)
+    lower = [t.number for t in trials if t.state == TrialState.RUNNING and t.number < trial.number]
+    if finished + len(lower) >= s.cfg.trials:
+        raise LookupError(
+            f"not needed: {finished} finished + {len(lower)} RUNNING in other workers reach "
+            f"search.trials={s.cfg.trials}"
+        )
     if s.root() is not None:
         return False
-    running = s.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    lower = [t.number for t in running if t.number < trial.number]
     if lower:
         raise LookupError(f"trial {min(lower)} in another worker is training the root")
     return True

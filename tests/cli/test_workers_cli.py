@@ -94,7 +94,7 @@ def test_joblib_launcher_runs_two_workers_on_one_study(tmp_path):
     assert len(roots) == 1
     a = audit(url, "w", tmp_path / "outputs" / "artifacts")
     assert a.ok, a
-    assert 6 <= a.finished <= 7  # two workers may both pass the budget check at one instant
+    assert a.finished == 6  # the budget of the study, not of each worker
     assert a.checked >= 1 and len(a.workers) == 2  # both workers finished candidates
     jobs = sorted((tmp_path / "multi").glob("*/best/model_card.json"))
     assert len(jobs) == 2  # each job exported the study's best
@@ -123,7 +123,7 @@ def test_workers_on_postgres_survive_a_sigkill(postgres, tmp_path):
     failed as stale (same host: its pid is gone) within a few seconds, its place in the budget
     is taken by another candidate, and the two others finish the study."""
     url = postgres.create_database("workers")
-    args = [f"storage={url}", "search.study=pg", "search.trials=7", "train.epochs=25"]
+    args = [f"storage={url}", "search.study=pg", "search.trials=6", "train.epochs=20"]
     procs = [start_worker(tmp_path, f"pg{i}", *args) for i in range(3)]
     killed, t_kill = kill_mid_candidate(url, "pg", procs[2])
     recovered_after = None
@@ -139,4 +139,4 @@ def test_workers_on_postgres_survive_a_sigkill(postgres, tmp_path):
     assert stale.user_attrs["fail_reason"].startswith(f"stale: its worker (pid {procs[2].pid}")
     a = audit(url, "pg", tmp_path / "outputs" / "artifacts")
     assert a.ok, a  # no RUNNING left, no orphan, every checkpoint re-scores exactly
-    assert 7 <= a.finished <= 8 and a.checked >= 3
+    assert a.finished == 6 and a.checked >= 3
