@@ -50,10 +50,9 @@ def worker(args: dict) -> None:
 
     torch.set_num_threads(1)
     from nas.models import model_spec
-    from nas.search import SearchConfig, SearchEnv, run_search
-    from nas.train import Budget
+    from nas.search import SearchConfig, prepare_search
+    from nas.train import Budget, TrainOptions
 
-    data = _data(args)
     cfg = SearchConfig(
         study=args["study"],
         trials=args["trials"],
@@ -63,21 +62,16 @@ def worker(args: dict) -> None:
         max_ops=args["max_ops"],
         seed=0,
     )
-    env = SearchEnv(
-        data=data,
-        seed_spec=model_spec("cnn1d", widths=[8, 8], blocks=1, kernel_size=5),
-        storage_url=args["storage"],
-        artifacts_dir=Path(args["artifacts"]),
-        out_dir=Path(args["out"]),
-        base_lr=0.01,
-        train_kwargs={
-            "optimizer": lambda p, lr: torch.optim.AdamW(p, lr=lr, weight_decay=0.01),
-            "budget": Budget(epochs=args["epochs"]),
-            "progress": False,
-        },
-        progress=True,
+    job = prepare_search(
+        cfg,
+        data=_data(args),
+        seed_model=model_spec("cnn1d", widths=[8, 8], blocks=1, kernel_size=5),
+        train=TrainOptions(budget=Budget(epochs=args["epochs"]), device="cpu", progress=False),
+        storage=args["storage"],
+        artifacts=args["artifacts"],
+        run_dir=args["out"],
     )
-    run_search(cfg, env, args["study"])
+    job.run()
 
 
 # ----------------------------------------------------------------------------- the driver

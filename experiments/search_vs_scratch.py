@@ -1,67 +1,92 @@
-"""Net2Net search vs scratch mode on the same budget: what warm starts buy.
+"""Net2Net search vs scratch mode at equal wall time: what warm starts buy a search.
 
-Both modes run the same loop (same seed model, root budget, per-candidate train.* budget, sampler
-and seeds) for the same wall-clock time (search.time_limit); scratch mode trains every proposed
-architecture from random initialization. Reported per mode over seeds: the time to reach a fixed
-val accuracy, the best val accuracy at equal wall time, and the best model's test accuracy.
+Both modes run the same loop through the library (``nas.search.prepare_search``): same seed model,
+root budget, sampler, pruner and seeds, the same wall-clock budget (``time_limit``: no candidate
+starts after it). Scratch mode trains every proposed architecture from random initialization.
+Each mode's per-candidate budget (epochs) is picked from the same grid on the selection seed, by
+its best val accuracy at the time limit, and then every seed runs at that mode's own choice.
 
-    .venv/bin/python experiments/search_vs_scratch.py                 # 3 seeds, 150 s each
-    .venv/bin/python experiments/search_vs_scratch.py --seconds 60 --seeds 0 --target 0.93
+Reported per mode over seeds: time to each of several val-accuracy targets (from just above the
+seed model's accuracy to the best any run reached), the best val accuracy at the time limit and
+its test accuracy, candidates finished, loop overhead; a plot of best-so-far val accuracy against
+wall time for both modes. Runs go two at a time (one torch thread each), net2net beside scratch.
+
+    .venv/bin/python experiments/search_vs_scratch.py                    # full size (~40 min)
+    .venv/bin/python experiments/search_vs_scratch.py --quick --out /tmp/svs   # seconds
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import tempfile
-import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-import torch
-from hydra import compose, initialize_config_dir
-from rich.console import Console
-from rich.table import Table
-
-from nas.cli_common import CONFIG_DIR
-from nas.cli_search import build
-from nas.search import run_search
+RESULTS = Path(__file__).resolve().parent / "results" / "search_vs_scratch"
+MODES = ("net2net", "scratch")
+# conf/data/mnist1d_large.yaml: the benchmark task where a candidate's training costs something.
+LARGE = {"n_samples": 20000, "corr_noise_scale": 0.4, "iid_noise_scale": 0.05}
+QUICK = {"n_samples": 1000}
 
 
-def run_one(mode: str, seed: int, seconds: float, workdir: Path, extra: list[str]) -> dict:
-    """One search; returns its best-so-far curve and final numbers."""
-    overrides = [
-        "logger=none",
-        f"seed={seed}",
-        f"storage=sqlite:///{workdir}/bench.db",
-        f"search.artifacts={workdir}/artifacts",
-        f"search.study={mode}-{seed}",
-        f"search.warm_start={'true' if mode == 'net2net' else 'false'}",
-        f"search.time_limit={seconds}",
-        "search.trials=1000",
-        "train.progress=false",
-        *extra,
-    ]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("nas_search", overrides=overrides)
-    scfg, env, study = build(cfg)
-    env.out_dir = workdir / f"{mode}-{seed}"
-    env.progress = False
-    torch.manual_seed(seed)
-    t0 = time.perf_counter()
-    summary = run_search(scfg, env, study)
+def _threads() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One search in this (worker) process; returns its curve and final numbers."""
+    _threads()
+    from nas.data import mnist1d
+    from nas.models import model_spec
+    from nas.search import SearchConfig, prepare_search
+    from nas.train import Budget, TrainOptions
+
+    mode, seed, epochs, work = job["mode"], job["seed"], job["epochs"], Path(job["work"])
+    name = f"{mode}-e{epochs}-s{seed}"
+    config = SearchConfig(
+        study=name,
+        seed=seed,
+        warm_start=mode == "net2net",
+        time_limit=job["seconds"],
+        trials=100_000,
+        seed_epochs=job["seed_epochs"],
+        pruner=job["pruner"],
+        pruner_warmup=job["pruner_warmup"],
+    )
+    prepared = prepare_search(
+        config,
+        data=mnist1d(seed=seed, **job["data"]),
+        seed_model=model_spec("cnn1d", widths=[8, 8]),
+        train=TrainOptions(budget=Budget(epochs=epochs), progress=False),
+        storage=f"sqlite:///{work}/{name}.db",
+        artifacts=work / "artifacts",
+        run_dir=work / name,
+        progress=False,
+    )
+    summary = prepared.run()
+    rows = {r["number"]: r for r in summary.lineage}
+    root = next((r for r in rows.values() if r["parent"] is None), None)
     return {
+        "mode": mode,
+        "seed": seed,
+        "epochs": epochs,
         "curve": summary.best_so_far,
-        "wall": time.perf_counter() - t0,
+        "root_val": None if root is None else root["val_acc"],
         "best_val": summary.best_val_acc,
         "test": summary.test_acc,
         "root_test": summary.root_test_acc,
         "candidates": summary.counts.get("complete", 0) + summary.counts.get("pruned", 0),
+        "pruned": summary.counts.get("pruned", 0),
+        "wall": summary.timings["wall_seconds"],
         "overhead": summary.timings["overhead_fraction"],
     }
-
-
-def time_to(curve: list[dict], target: float) -> float | None:
-    return next((p["elapsed"] for p in curve if p["best_val_acc"] >= target), None)
 
 
 def best_at(curve: list[dict], t: float) -> float | None:
@@ -69,56 +94,183 @@ def best_at(curve: list[dict], t: float) -> float | None:
     return max(vals) if vals else None
 
 
-def _fmt(values: list[float | None], fmt: str) -> str:
+def time_to(curve: list[dict], target: float) -> float | None:
+    from nas.train import time_to_target
+
+    return time_to_target([p["elapsed"] for p in curve], [p["best_val_acc"] for p in curve], target)
+
+
+def _stats(values: list[float | None]) -> dict[str, Any]:
     got = [v for v in values if v is not None]
-    if not got:
+    return {
+        "mean": statistics.fmean(got) if got else None,
+        "std": statistics.pstdev(got) if len(got) > 1 else 0.0 if got else None,
+        "reached": len(got),
+        "runs": len(values),
+        "values": values,
+    }
+
+
+def _fmt(s: dict[str, Any], fmt: str, unit: str = "") -> str:
+    if s["mean"] is None:
         return "never"
-    mean = format(statistics.fmean(got), fmt)
-    spread = format(statistics.pstdev(got), fmt) if len(got) > 1 else "0"
-    miss = f" ({len(values) - len(got)} never)" if len(got) < len(values) else ""
-    return f"{mean} ± {spread}{miss}"
+    miss = f" ({s['runs'] - s['reached']} never)" if s["reached"] < s["runs"] else ""
+    return f"{format(s['mean'], fmt)} ± {format(s['std'], fmt)}{unit}{miss}"
+
+
+def _run_all(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    if workers <= 1:
+        return [run_one(j) for j in jobs]
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return list(pool.map(run_one, jobs))
+
+
+def report(runs: list[dict], chosen: dict[str, int], seconds: float, n_targets: int) -> dict:
+    """Targets, per-mode statistics and the markdown table."""
+    final = [r for r in runs if r["epochs"] == chosen[r["mode"]]]
+    roots = [r["root_val"] for r in final if r["root_val"] is not None]
+    top = max(best_at(r["curve"], seconds) or 0.0 for r in final)
+    lo = max(roots) + 0.01 if roots else 0.5
+    targets = sorted(
+        {round(lo + (top - lo) * i / max(n_targets - 1, 1), 4) for i in range(n_targets)}
+    )
+    table: dict[str, dict[str, Any]] = {}
+    for mode in MODES:
+        mine = [r for r in final if r["mode"] == mode]
+        table[mode] = {
+            "epochs": chosen[mode],
+            "time_to": {str(t): _stats([time_to(r["curve"], t) for r in mine]) for t in targets},
+            "best_val_at_limit": _stats([best_at(r["curve"], seconds) for r in mine]),
+            "best_val": _stats([r["best_val"] for r in mine]),
+            "test": _stats([r["test"] for r in mine]),
+            "candidates": _stats([float(r["candidates"]) for r in mine]),
+            "pruned": _stats([float(r["pruned"]) for r in mine]),
+            "overhead_pct": _stats([100 * r["overhead"] for r in mine]),
+        }
+    lines = [
+        "| mode | epochs / candidate | "
+        + " | ".join(f"time to val {t:.3f}" for t in targets)
+        + " | best val at limit | test acc of the best | candidates (pruned) | loop overhead |",
+        "|---|---:|" + "---:|" * len(targets) + "---:|---:|---:|---:|",
+    ]
+    for mode, row in table.items():
+        cells = [_fmt(row["time_to"][str(t)], ".0f", " s") for t in targets]
+        lines.append(
+            f"| {mode} | {row['epochs']} | "
+            + " | ".join(cells)
+            + f" | {_fmt(row['best_val_at_limit'], '.4f')} | {_fmt(row['test'], '.4f')}"
+            + f" | {_fmt(row['candidates'], '.1f')} ({_fmt(row['pruned'], '.1f')})"
+            + f" | {_fmt(row['overhead_pct'], '.1f', ' %')} |"
+        )
+    ratios = []
+    for t in targets:
+        a, b = table["net2net"]["time_to"][str(t)], table["scratch"]["time_to"][str(t)]
+        if a["mean"] and b["mean"] and a["reached"] == a["runs"] and b["reached"] == b["runs"]:
+            ratios.append({"target": t, "net2net_over_scratch": a["mean"] / b["mean"]})
+    return {"targets": targets, "table": table, "markdown": "\n".join(lines), "ratios": ratios}
+
+
+def plot(runs: list[dict], chosen: dict[str, int], seconds: float, path: Path) -> None:
+    """Best-so-far val accuracy against wall time, every seed, both modes in one picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"net2net": "tab:blue", "scratch": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in runs:
+        if r["epochs"] != chosen[r["mode"]] or not r["curve"]:
+            continue
+        xs = [p["elapsed"] for p in r["curve"]] + [seconds]
+        ys = [p["best_val_acc"] for p in r["curve"]]
+        ys.append(ys[-1])
+        label = f"{r['mode']} ({r['epochs']} epochs/candidate)" if r["seed"] == 0 else None
+        ax.step(xs, ys, where="post", color=colors[r["mode"]], alpha=0.8, label=label)
+    ax.set_xlabel("wall time (s)")
+    ax.set_ylabel("best val accuracy so far")
+    ax.set_title("Net2Net search vs scratch mode (each line one seed)")
+    ax.set_xlim(0, seconds * 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--seconds", type=float, default=150.0, help="wall-time budget per search")
-    ap.add_argument("--target", type=float, default=0.95, help="val accuracy to reach")
-    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for both modes")
+    ap.add_argument("--seconds", type=float, default=300.0, help="wall-time budget per search")
+    ap.add_argument("--grid", type=int, nargs="+", default=[3, 10], help="epochs per candidate")
+    ap.add_argument("--seed-epochs", type=int, default=10, help="the seed model's epochs")
+    ap.add_argument("--pruner", default="gain", help="the pruner of both modes")
+    ap.add_argument("--pruner-warmup", type=int, default=2)
+    ap.add_argument("--targets", type=int, default=5, help="number of val-accuracy targets")
+    ap.add_argument("--workers", type=int, default=2, help="searches run side by side")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--quick", action="store_true", help="tiny data and budgets (a smoke run)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    results: dict[str, list[dict]] = {"net2net": [], "scratch": []}
-    with tempfile.TemporaryDirectory(prefix="nas-bench-") as tmp:
-        for seed in args.seeds:
-            for mode in results:
-                r = run_one(mode, seed, args.seconds, Path(tmp), args.overrides)
-                results[mode].append(r)
-                print(
-                    f"{mode:8s} seed {seed}: best val {r['best_val']:.4f} test {r['test']:.4f} "
-                    f"({r['candidates']} candidates, {r['wall']:.0f}s, "
-                    f"t->{args.target}: {time_to(r['curve'], args.target)})",
-                    flush=True,
-                )
-    # equal wall time: the shortest search's last finished candidate, per seed
-    table = Table(title=f"Net2Net vs scratch, {len(args.seeds)} seeds, {args.seconds:.0f}s each")
-    for col in ("mode", f"time to val {args.target}", "best val @ equal time", "best val",
-                "test acc (best)", "candidates", "loop overhead"):  # fmt: skip
-        table.add_column(col, justify="right")
-    equal = [
-        min(r["curve"][-1]["elapsed"] for r in (results["net2net"][i], results["scratch"][i]))
-        for i in range(len(args.seeds))
+    data = QUICK if args.quick else LARGE
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="nas-svs-") as tmp:
+        base = {
+            "seconds": args.seconds,
+            "seed_epochs": args.seed_epochs,
+            "pruner": args.pruner,
+            "pruner_warmup": args.pruner_warmup,
+            "data": data,
+            "work": tmp,
+        }
+        select = args.seeds[0]
+        grid_jobs = [
+            {**base, "mode": m, "seed": select, "epochs": e} for e in args.grid for m in MODES
+        ]
+        runs = _run_all(grid_jobs, args.workers)
+        chosen = {
+            m: max(
+                args.grid,
+                key=lambda e, m=m: next(
+                    best_at(r["curve"], args.seconds) or 0.0
+                    for r in runs
+                    if r["mode"] == m and r["epochs"] == e
+                ),
+            )
+            for m in MODES
+        }
+        print(f"chosen epochs per candidate (seed {select}): {chosen}", flush=True)
+        rest = [
+            {**base, "mode": m, "seed": s, "epochs": chosen[m]}
+            for s in args.seeds[1:]
+            for m in MODES
+        ]
+        runs += _run_all(rest, args.workers)
+    result = report(runs, chosen, args.seconds, args.targets)
+    settings = {k: v for k, v in vars(args).items() if k != "out"} | {"data": data}
+    (args.out / "results.json").write_text(
+        json.dumps({"settings": settings, "chosen": chosen, "runs": runs, **result}, indent=1)
+    )
+    grid_lines = [
+        "| mode | epochs / candidate | best val at limit (selection seed) |",
+        "|---|---:|---:|",
     ]
-    for mode, runs in results.items():
-        table.add_row(
-            mode,
-            _fmt([time_to(r["curve"], args.target) for r in runs], ".0f") + " s",
-            _fmt([best_at(r["curve"], t) for r, t in zip(runs, equal, strict=True)], ".4f"),
-            _fmt([r["best_val"] for r in runs], ".4f"),
-            _fmt([r["test"] for r in runs], ".4f"),
-            _fmt([float(r["candidates"]) for r in runs], ".1f"),
-            _fmt([100 * r["overhead"] for r in runs], ".1f") + " %",
+    for r in runs[: len(grid_jobs)]:
+        grid_lines.append(
+            f"| {r['mode']} | {r['epochs']} | {best_at(r['curve'], args.seconds) or 0:.4f} |"
         )
-    Console(width=160).print(table)
+    md = (
+        f"Net2Net search vs scratch, {len(args.seeds)} seeds, {args.seconds:.0f} s each "
+        f"(mean ± std over seeds)\n\n{result['markdown']}\n\n"
+        f"Per-candidate budget grid (seed {select}):\n\n" + "\n".join(grid_lines) + "\n"
+    )
+    (args.out / "table.md").write_text(md)
+    plot(runs, chosen, args.seconds, args.out / "curves.png")
+    print(md)
+    for r in result["ratios"]:
+        print(f"time to {r['target']:.3f}: net2net / scratch = {r['net2net_over_scratch']:.2f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -91,24 +91,14 @@ def instantiate_data(cfg: DictConfig) -> Any:
     return instantiate(cfg.data, _convert_="all")
 
 
-def instantiate_model(cfg: DictConfig, data: Any) -> Any:
-    """Build the configured model for the data set's input shape and class count."""
-    return instantiate(
-        cfg.model,
-        _convert_="all",
-        input_shape=tuple(data.input_shape),
-        num_classes=int(data.num_classes),
-    )
+def model_spec_from(cfg: DictConfig) -> dict:
+    """The configured model as a registry spec (``nas.models.model_spec``): how both apps read it."""
+    from nas.models import model_spec
 
-
-def model_kwargs(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
-    """The seed model's registry name and JSON-serializable keyword arguments."""
-    spec = to_plain(cfg.model)
-    spec.pop("_target_", None)
-    spec.pop("_convert_", None)
-    name = spec.pop("name")
-    spec.pop("checkpoint", None)
-    return name, spec
+    kwargs = to_plain(cfg.model)
+    for key in ("_target_", "_convert_", "checkpoint"):
+        kwargs.pop(key, None)
+    return model_spec(kwargs.pop("name"), **kwargs)
 
 
 def _positive(value: Any, field: str, kind: type) -> Any:
@@ -131,18 +121,34 @@ def budget_from(train_cfg: DictConfig, prefix: str = "train") -> Any:
     return Budget(epochs=epochs, steps=steps, seconds=seconds)
 
 
-def train_kwargs(train_cfg: DictConfig, prefix: str = "train") -> dict[str, Any]:
-    """Keyword arguments for nas.train.train built from the `train` config group."""
+def _callable_from(node: Any) -> Any:
+    """A ``_partial_`` config as the callable it names (unwrapped when it binds nothing)."""
+    fn = instantiate(node)
+    if isinstance(fn, functools.partial) and not fn.args and not fn.keywords:
+        return fn.func
+    return fn
+
+
+def train_options(train_cfg: DictConfig, prefix: str = "train") -> Any:
+    """A nas.train.TrainOptions from the `train` config group (lr kept apart from the optimizer)."""
+    from nas.train import TrainOptions
+
+    opt = dict(to_plain(train_cfg.optimizer))
+    target = opt.pop("_target_")
+    opt.pop("_partial_", None)
+    given = {"lr": opt.pop("lr")} if "lr" in opt else {}
     scheduler_cfg = train_cfg.get("scheduler")
-    return {
-        "optimizer": instantiate(train_cfg.optimizer),
-        "scheduler": instantiate(scheduler_cfg) if scheduler_cfg is not None else None,
-        "budget": budget_from(train_cfg, prefix),
-        "device": str(train_cfg.get("device", "auto")),
-        "amp": bool(train_cfg.get("amp", True)),
-        "channels_last": bool(train_cfg.get("channels_last", True)),
-        "progress": bool(train_cfg.get("progress", True)),
-    }
+    return TrainOptions(
+        budget=budget_from(train_cfg, prefix),
+        optimizer=get_method(target),
+        optimizer_kwargs=opt,
+        scheduler=_callable_from(scheduler_cfg) if scheduler_cfg is not None else None,
+        device=str(train_cfg.get("device", "auto")),
+        amp=bool(train_cfg.get("amp", True)),
+        channels_last=bool(train_cfg.get("channels_last", True)),
+        progress=bool(train_cfg.get("progress", True)),
+        **given,
+    )
 
 
 def check_group_choices(argv: list[str], config_dir: str = CONFIG_DIR) -> None:

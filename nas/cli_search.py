@@ -4,8 +4,9 @@ nas-search                                   # mnist1d, cnn1d_small, default bud
 nas-search search.study=mine search.trials=20  # name a study; re-running it resumes/continues
 nas-search storage=postgresql+psycopg://u@host/db logger=none search.warm_start=false
 
-The only place the search meets Hydra: the DictConfig becomes plain values (SearchConfig,
-SearchEnv) here, and every user error is one `error: ...` line with exit status 2.
+A thin adapter: the composed DictConfig becomes plain values handed to the library's
+``nas.search.prepare_search`` (which checks everything before anything is written); every user
+error is one `error: ...` line with exit status 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd, instantiate
 from omegaconf import DictConfig
@@ -26,9 +26,9 @@ from nas.cli_common import (
     fail,
     guarded,
     instantiate_data,
-    model_kwargs,
+    model_spec_from,
     to_plain,
-    train_kwargs,
+    train_options,
 )
 
 
@@ -55,71 +55,46 @@ def _callbacks(cfg: DictConfig, run_dir: Path) -> list[Any]:
     return list(tracker) if isinstance(tracker, list | tuple) else [tracker]
 
 
-def _base_lr(cfg: DictConfig) -> float:
-    opt = cfg.train.get("optimizer") or {}
-    return float(opt.get("lr", 1e-3))
+def build(cfg: DictConfig) -> Any:
+    """The composed config -> a checked ``nas.search.PreparedSearch``; nothing is written."""
+    from nas.search import SearchConfig, SearchConfigError, prepare_search
+    from nas.search.candidate import CheckpointError
 
-
-def build(cfg: DictConfig) -> tuple[Any, Any, str]:
-    """Validate the config and turn it into (SearchConfig, SearchEnv, study name).
-
-    Nothing is written before this returns: a bad config never leaves a half-created study.
-    """
-    from nas.models import build_from_spec, model_spec
-    from nas.search import SearchConfig, SearchConfigError, SearchEnv, new_study_name
-    from nas.search.candidate import CheckpointError, build_candidate, load_user_checkpoint
-    from nas.search.storage import default_storage_url
-
+    run_dir = _run_dir()
     try:
-        search = dict(to_plain(cfg.search))
-        search.setdefault("seed", int(cfg.get("seed", 0)))
-        scfg = SearchConfig.from_dict(search)
-        kwargs = train_kwargs(cfg.train)  # budgets <= 0 fail here, before any storage
+        config = SearchConfig.from_dict(to_plain(cfg.search))
+        train = train_options(cfg.train)  # bad budgets / optimizer arguments fail here
         data = instantiate_data(cfg)
-        name, model_kw = model_kwargs(cfg)
-        spec = model_spec(name, **model_kw)
-        root_sd = None
-        if cfg.model.get("checkpoint"):
-            root_sd = load_user_checkpoint(cfg.model.checkpoint)
-            example = next(iter(data.train))[0][:2]
-            build_candidate(
-                spec, [], input_shape=data.input_shape, num_classes=data.num_classes,
-                example_input=example, state_dict=root_sd, what="model.checkpoint",
-            )  # fmt: skip
-        else:  # the seed model must fit the data (e.g. a 1D model on images) before any storage
-            build_from_spec(spec, input_shape=data.input_shape, num_classes=data.num_classes)
+        job = prepare_search(
+            config,
+            data=data,
+            seed_model=model_spec_from(cfg),
+            train=train,
+            storage=cfg.get("storage"),
+            artifacts=cfg.get("artifacts"),
+            outputs=_out_root(),
+            run_dir=run_dir,
+            seed_checkpoint=cfg.model.get("checkpoint"),
+            progress=True,  # the search-level lines; train.progress drives the per-epoch bar
+        )
     except (SearchConfigError, CheckpointError) as exc:
         fail(str(exc))
-    out = _out_root()
-    run_dir = _run_dir()
-    env = SearchEnv(
-        data=data,
-        seed_spec=spec,
-        storage_url=str(cfg.get("storage") or default_storage_url(out)),
-        artifacts_dir=Path(scfg.artifacts) if scfg.artifacts else out / "artifacts",
-        out_dir=run_dir,
-        base_lr=_base_lr(cfg),
-        train_kwargs=kwargs,
-        root_state_dict=root_sd,
-        callbacks=_callbacks(cfg, run_dir),
-        progress=True,  # the search-level lines; train.progress drives the per-epoch bar
-    )
-    return scfg, env, scfg.study or new_study_name()
+    job.env.callbacks.extend(_callbacks(cfg, run_dir))
+    return job
 
 
 @guarded
 def run(cfg: DictConfig) -> Any:
     """Build, search, close the loggers; returns the SearchSummary."""
-    from nas.search import SearchConfigError, run_search
+    from nas.search import SearchConfigError
 
-    scfg, env, study = build(cfg)
-    torch.manual_seed(scfg.seed)
+    job = build(cfg)
     try:
-        return run_search(scfg, env, study)
+        return job.run()
     except SearchConfigError as exc:
         fail(str(exc))
     finally:
-        for cb in env.callbacks:
+        for cb in job.env.callbacks:
             close = getattr(cb, "close", None)
             if callable(close):
                 close()

@@ -22,9 +22,8 @@ from nas.cli_common import (
     check_group_choices,
     guarded,
     instantiate_data,
-    instantiate_model,
-    model_kwargs,
-    train_kwargs,
+    model_spec_from,
+    train_options,
 )
 
 
@@ -42,13 +41,15 @@ def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> N
 @guarded
 def run(cfg: DictConfig) -> dict:
     """Train the configured model; returns the reported metrics."""
+    from nas.models import build_from_spec
     from nas.train import evaluate, train
 
-    kwargs = train_kwargs(cfg.train)
+    options = train_options(cfg.train)
     data = instantiate_data(cfg)
+    spec = model_spec_from(cfg)
     torch.manual_seed(int(cfg.seed))
-    model = instantiate_model(cfg, data)
-    result = train(model, data, seed=int(cfg.seed), **kwargs)
+    model = build_from_spec(spec, input_shape=data.input_shape, num_classes=data.num_classes)
+    result = train(model, data, seed=int(cfg.seed), **options.train_kwargs())
     device = next(model.parameters()).device
     val_loss, val_acc = evaluate(model, data.val, device=str(device))
     test_loss, test_acc = evaluate(model, data.test, device=str(device))
@@ -64,8 +65,7 @@ def run(cfg: DictConfig) -> dict:
         "test_loss": test_loss,
         "seconds": result.seconds,
     }
-    name, model_kw = model_kwargs(cfg)
-    table = Table(title=f"nas-train: {name} on {data.name}")
+    table = Table(title=f"nas-train: {spec['name']} on {data.name}")
     for column in ("status", "epochs", "params", "val acc", "test acc", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -81,7 +81,7 @@ def run(cfg: DictConfig) -> dict:
         Console(stderr=True).print(f"[yellow]warning:[/] {result.message}")
     if cfg.get("save", True) and HydraConfig.initialized():
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        _save(run_dir, model, {"name": name, "kwargs": model_kw}, metrics)
+        _save(run_dir, model, spec, metrics)
         print(f"saved: {run_dir / 'model.pt'}")
     print(f"val_acc={val_acc:.4f} test_acc={test_acc:.4f}")
     return metrics

@@ -48,14 +48,14 @@ def test_compose_services_are_consistent_with_the_repo():
         assert cmd[0] == ".venv/bin/nas-search" and "nas-search" in _scripts()
         overrides = cmd[1:]
         assert f"storage={url}" in overrides  # the postgres service, psycopg driver
-        assert "search.artifacts=/shared/artifacts" in overrides
+        assert "artifacts=/shared/artifacts" in overrides
         assert "artifacts:/shared/artifacts" in w["volumes"]
         assert w["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert w["environment"]["OMP_NUM_THREADS"] == "1"
         assert (ROOT / w["build"]["dockerfile"]).is_file()
         with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
             cfg = compose("nas_search", overrides=overrides)  # the real configs accept them
-        assert cfg.storage == url and cfg.search.artifacts == "/shared/artifacts"
+        assert cfg.storage == url and cfg.artifacts == "/shared/artifacts"
     assert workers[0]["deploy"]["replicas"] >= 2  # several workers, one study
     assert workers[1]["build"]["dockerfile"] == "docker/Dockerfile.cuda"
     assert "train.device=cuda" in workers[1]["command"]

@@ -13,7 +13,9 @@ from nas.data.loaders import LoaderOptions, check_int, split_indices, tensor_loa
 
 
 @functools.lru_cache(maxsize=4)
-def _generate(n_samples: int, seed: int) -> tuple[np.ndarray, ...]:
+def _generate(
+    n_samples: int, seed: int, corr_noise_scale: float, iid_noise_scale: float
+) -> tuple[np.ndarray, ...]:
     """Run ``make_dataset`` once per (n_samples, seed) in this process (about 0.15 s per 1000).
 
     mnist1d reseeds the global ``random`` and ``numpy`` generators; their state is restored so
@@ -24,6 +26,8 @@ def _generate(n_samples: int, seed: int) -> tuple[np.ndarray, ...]:
     args = get_dataset_args()
     args.num_samples = n_samples
     args.seed = seed
+    args.corr_noise_scale = corr_noise_scale
+    args.iid_noise_scale = iid_noise_scale
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         d = make_dataset(args)
@@ -44,6 +48,8 @@ def mnist1d(
     pin_memory: bool = False,
     val_fraction: float = 0.1,
     seed: int = 0,
+    corr_noise_scale: float = 0.25,
+    iid_noise_scale: float = 0.02,
 ) -> DataBundle:
     """MNIST-1D: 10 classes of 40-sample 1D signals, input shape ``(1, 40)``.
 
@@ -57,13 +63,24 @@ def mnist1d(
         batch_size, num_workers, pin_memory: Passed to the DataLoaders.
         val_fraction: Share of the train split held out as val, in (0, 1).
         seed: Seeds the generation, the val split and the train shuffling.
+        corr_noise_scale, iid_noise_scale: The generator's correlated and independent noise
+            (its defaults 0.25 and 0.02); more noise makes a harder task on which the
+            architecture matters more (``conf/data/mnist1d_large.yaml``).
 
     Raises:
         ValueError: a bad argument (one line naming it).
     """
     check_int("n_samples", n_samples, 10)
+    for name, value in (
+        ("corr_noise_scale", corr_noise_scale),
+        ("iid_noise_scale", iid_noise_scale),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"data.{name}: {value!r} must be a number >= 0")
     opts = LoaderOptions(batch_size, num_workers, pin_memory, val_fraction, seed)
-    x, y, x_test, y_test = _generate(n_samples, seed)
+    x, y, x_test, y_test = _generate(
+        n_samples, seed, float(corr_noise_scale), float(iid_noise_scale)
+    )
     x_all = torch.tensor(x, dtype=torch.float32).unsqueeze(1)
     y_all = torch.tensor(y, dtype=torch.int64)
     train_idx, val_idx = split_indices(len(y_all), val_fraction, seed)

@@ -1,6 +1,7 @@
 """Optuna-driven Net2Net architecture search: ask/tell loop, mutation space, lineage, resume.
 
->>> summary = run_search(SearchConfig(trials=8), SearchEnv(data=..., seed_spec=..., ...))
+>>> job = prepare_search(SearchConfig(trials=8), data=..., seed_model=..., train=...)
+>>> summary = job.run()
 
 Takes plain Python values only (the Hydra app in ``nas.cli_search`` converts its config).
 The loop and its torch/Optuna dependencies load lazily, so ``nas.search.callbacks`` (which the
@@ -16,7 +17,9 @@ from nas.search.callbacks import CallbackList, CandidateInfo, SearchCallback, Se
 from nas.search.config import SearchConfig, SearchConfigError
 
 _LAZY = {
+    "PreparedSearch": "nas.search.api",
     "new_study_name": "nas.search.api",
+    "prepare_search": "nas.search.api",
     "run_search": "nas.search.api",
     "CheckpointError": "nas.search.candidate",
     "audit_study": "nas.search.audit",

@@ -15,7 +15,7 @@ __all__ = ["MUTATION_OPS", "SearchConfig", "SearchConfigError"]
 MUTATION_OPS = ("widen", "deepen")
 OBJECTIVES = ("accuracy", "accuracy_vs_size")
 PARENT_POLICIES = ("best", "tournament", "pareto")
-PRUNERS = ("none", "median", "successive_halving", "hyperband")
+PRUNERS = ("none", "gain", "median", "successive_halving", "hyperband")
 SAMPLERS = ("tpe", "random")
 FINAL_TRAIN = ("none", "finetune", "scratch")
 
@@ -28,11 +28,12 @@ class SearchConfigError(ValueError):
 class SearchConfig:
     """Everything the loop needs besides data, seed model and training kwargs.
 
-    Attributes mirror ``conf/search/default.yaml``; see that file for what each one does.
+    Attributes and their defaults mirror ``conf/search/default.yaml`` (a test checks that the
+    two agree); see that file for what each one does.
     """
 
     study: str | None = None
-    trials: int = 12
+    trials: int = 20
     objective: str = "accuracy"
     parent: str = "best"
     tournament_k: int = 3
@@ -43,7 +44,8 @@ class SearchConfig:
     noise: list[float] = field(default_factory=lambda: [0.0])
     hparams: dict[str, list[float]] = field(default_factory=dict)  # optimizer kwarg: [low, high]
     warm_start: bool = True
-    seed_epochs: int | None = None
+    grow_optimizer: bool = True
+    seed_epochs: int | None = 20
     pruner: str = "median"
     pruner_warmup: int = 1
     sampler: str = "tpe"
@@ -56,7 +58,6 @@ class SearchConfig:
     strict_preservation: bool = True
     final_train: str = "none"
     final_epochs: int = 10
-    artifacts: str | None = None
     export_dir: str = "best"
     seed: int = 0
 

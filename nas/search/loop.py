@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import logging
 import math
 import time
@@ -35,8 +34,9 @@ from nas.search.flops import count_flops, count_params
 from nas.search.metrics import accuracy64, reinitialize
 from nas.search.parents import choose_parent
 from nas.search.progress import Progress
+from nas.search.pruners import REFERENCE_ATTR
 from nas.search.space import MutationError, describe, propose
-from nas.train import Budget, train
+from nas.train import TrainOptions, train
 
 __all__ = ["SearchEnv", "Searcher"]
 
@@ -47,17 +47,14 @@ HEARTBEAT_SECONDS = 2.0  # how often a training candidate writes its curve + hea
 
 @dataclass
 class SearchEnv:
-    """What the loop runs on, built by the CLI (or a test) from plain values."""
+    """What the loop runs on: plain values, built by :func:`nas.search.prepare_search`."""
 
     data: DataBundle
     seed_spec: dict  # nas.models.model_spec(...) of the seed architecture
     storage_url: str
     artifacts_dir: Path
     out_dir: Path
-    base_lr: float = 1e-3  # the teacher's (root's) learning rate
-    train_kwargs: dict = field(
-        default_factory=dict
-    )  # nas.train.train kwargs (optimizer, budget...)
+    train: TrainOptions = field(default_factory=TrainOptions)  # per candidate; lr = the root's
     root_state_dict: dict | None = None  # model.checkpoint: grow a model trained elsewhere
     callbacks: list[SearchCallback] = field(default_factory=list)
     progress: bool = True
@@ -92,6 +89,7 @@ class Searcher:
         self.recovered = st.recover_stale(self.study, cfg.stale_after)
         self.beat: workers.TrialHeartbeat | None = None  # the running trial's (nas.search.workers)
         self.cache: OrderedDict[int, nn.Module] = OrderedDict()
+        self.opt_states: dict[int, dict] = {}  # trained optimizer state of cached models
         self.bad_parents: set[int] = set()
         self.progress = Progress(cfg, enabled=env.progress)
 
@@ -125,10 +123,13 @@ class Searcher:
         self._remember(t.number, model)
         return model
 
-    def _remember(self, number: int, model: nn.Module) -> None:
+    def _remember(self, number: int, model: nn.Module, opt_state: dict | None = None) -> None:
         self.cache[number] = model
+        if opt_state is not None:
+            self.opt_states[number] = opt_state
         while len(self.cache) > 16:
-            self.cache.popitem(last=False)
+            old, _ = self.cache.popitem(last=False)
+            self.opt_states.pop(old, None)
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> None:
@@ -156,17 +157,17 @@ class Searcher:
         before: float | None = None
         try:
             if workers.admit(self, trial):  # the root? (raises if not needed)
-                info, model, parent_acc = self._root(trial)
+                info, model, parent_acc, opt_state = self._root(trial)
             else:
-                info, model, parent_acc = self._child(trial)
+                info, model, parent_acc, opt_state = self._child(trial)
             self.cb.on_candidate_start(info)
             if info.job_type != "root" or self.env.root_state_dict is not None:
                 before = accuracy64(model, self.env.data.val)
                 trial.set_user_attr("val_acc_before", before)
                 self._check_preserved(trial, info, before, parent_acc)
-            val = self._train(trial, info, model)
+            val, opt_state = self._train(trial, info, model, opt_state)
             cand.save_checkpoint(trial, model, self.store)
-            self._remember(trial.number, model)
+            self._remember(trial.number, model, opt_state)
             self.study.tell(trial, [val] if len(self.cfg.directions) == 1 else [val, info.params])
             state, reason, acc = TrialState.COMPLETE, None, val
         except _Reject as rej:
@@ -202,7 +203,9 @@ class Searcher:
         trial.set_user_attr("curve", [])
         return info
 
-    def _root(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
+    def _root(
+        self, trial: optuna.Trial
+    ) -> tuple[CandidateInfo, nn.Module, float | None, dict | None]:
         torch.manual_seed(self.cfg.seed)
         model = build_from_spec(
             self.env.seed_spec, input_shape=self.input_shape, num_classes=self.num_classes
@@ -211,14 +214,16 @@ class Searcher:
             model.load_state_dict(self.env.root_state_dict, strict=True)
             trial.set_user_attr("pretrained", True)
         arch = {"seed": self.env.seed_spec, "path": []} | describe(model, self.example)
-        hparams = {"lr": self.env.base_lr, "lr_ratio": 1.0, "noise": 0.0}
+        hparams = {"lr": self.env.train.lr, "lr_ratio": 1.0, "noise": 0.0}
         info = self._info(
             trial, model, parent=None, mutation=[], arch=arch, hparams=hparams,
             warm_start=self.cfg.warm_start, job_type="root",
         )  # fmt: skip
-        return info, model, None
+        return info, model, None, None
 
-    def _child(self, trial: optuna.Trial) -> tuple[CandidateInfo, nn.Module, float | None]:
+    def _child(
+        self, trial: optuna.Trial
+    ) -> tuple[CandidateInfo, nn.Module, float | None, dict | None]:
         cfg = self.cfg
         parent = choose_parent(trial, self.study, cfg.parent, cfg.tournament_k, self.bad_parents)
         trial.set_user_attr("parent", parent.number)  # recorded even if the mutation fails
@@ -235,17 +240,20 @@ class Searcher:
         ratio = trial.suggest_float("lr_ratio", lo, hi, log=True) if lo < hi else lo
         if not cfg.warm_start:
             ratio = 1.0  # scratch students start from random init: the teacher's full lr
-        model, mutation = propose(
+        teacher_state = self.opt_states.get(parent.number)
+        grow = cfg.warm_start and cfg.grow_optimizer and teacher_state is not None
+        model, mutation, opt_state = propose(
             trial, copy.deepcopy(teacher), self.example, mutations=cfg.mutations,
             widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
             seed=cfg.seed * 100_003 + trial.number, data=[self.batch],
+            optimizer_state=teacher_state if grow else None,
         )  # fmt: skip
         workers.refuse_twin(self.study, trial, parent.number, mutation)
         if not cfg.warm_start:
             reinitialize(model, cfg.seed * 100_003 + trial.number)
         path = parent.user_attrs.get("arch", {}).get("path", []) + mutation
         arch = {"seed": self.env.seed_spec, "path": path} | describe(model, self.example)
-        hparams = {"lr": self.env.base_lr * ratio, "lr_ratio": ratio, "noise": noise}
+        hparams = {"lr": self.env.train.lr * ratio, "lr_ratio": ratio, "noise": noise}
         opt_kw = {
             k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in cfg.hparams.items()
         }
@@ -255,7 +263,10 @@ class Searcher:
             warm_start=cfg.warm_start, job_type="candidate",
         )  # fmt: skip
         self._constrain(trial, info)
-        return info, model, parent.values[0] if cfg.warm_start else None
+        parent_acc = parent.values[0] if cfg.warm_start else None
+        trial.set_user_attr(REFERENCE_ATTR, parent_acc if parent_acc is not None else 0.0)
+        trial.set_user_attr("grown_optimizer", opt_state is not None)
+        return info, model, parent_acc, opt_state
 
     def _constrain(self, trial: optuna.Trial, info: CandidateInfo) -> None:
         """Record constraint values for the sampler, and refuse to train a violator."""
@@ -284,18 +295,20 @@ class Searcher:
             log.error("trial %d: %s", trial.number, msg)
             raise _Reject(TrialState.FAIL, msg)
 
-    def _train(self, trial: optuna.Trial, info: CandidateInfo, model: nn.Module) -> float:
-        """Train under the budget, reporting each epoch; returns the float64 val accuracy."""
-        kw = dict(self.env.train_kwargs)
+    def _train(
+        self, trial: optuna.Trial, info: CandidateInfo, model: nn.Module, opt_state: dict | None
+    ) -> tuple[float, dict | None]:
+        """Train under the budget, reporting each epoch; returns the float64 val accuracy and
+        the optimizer's final state (the next students' warm optimizer)."""
         if info.job_type == "root" and self.env.root_state_dict is not None:
-            return accuracy64(model, self.env.data.val)  # grown as given: no retraining
+            return accuracy64(model, self.env.data.val), None  # grown as given: no retraining
+        options = self.env.train
         if info.job_type == "root" and self.cfg.seed_epochs:
-            kw["budget"] = Budget(epochs=self.cfg.seed_epochs)
-            kw["scheduler"] = fit_scheduler(kw.get("scheduler"), self.cfg.seed_epochs)
-        base = kw.get("optimizer") or _default_optimizer
-        lr, extra = float(info.hparams["lr"]), dict(info.hparams.get("optimizer", {}))
-        kw["optimizer"] = lambda params: base(params, lr=lr, **extra)
-        kw.setdefault("progress", self.env.progress)
+            options = options.with_epochs(self.cfg.seed_epochs)
+        kw = options.train_kwargs(
+            lr=float(info.hparams["lr"]), **dict(info.hparams.get("optimizer", {}))
+        )
+        kw["progress"] = options.progress and self.env.progress
         can_prune = info.job_type != "root" and len(self.cfg.directions) == 1
         curve: list[dict] = []
         last_write = [time.perf_counter()]
@@ -314,8 +327,9 @@ class Searcher:
             return trial.should_prune()
 
         res = train(
-            model, self.env.data, seed=self.cfg.seed + trial.number, on_epoch=on_epoch, **kw
-        )
+            model, self.env.data, seed=self.cfg.seed + trial.number, on_epoch=on_epoch,
+            optimizer_state=opt_state, **kw,
+        )  # fmt: skip
         trial.set_user_attr("curve", curve)
         self.trainings += 1
         self.compute += float(res.compute_seconds)
@@ -325,15 +339,4 @@ class Searcher:
             raise _Reject(TrialState.PRUNED, f"diverged: {res.message or 'non-finite loss'}")
         if res.status == "stopped":
             raise _Reject(TrialState.PRUNED, f"pruned by {self.cfg.pruner} at epoch {len(curve)}")
-        return accuracy64(model, self.env.data.val)
-
-
-def fit_scheduler(factory: Any, epochs: int) -> Any:
-    """A cosine schedule sized for ``train.epochs`` re-sized to another run's epochs."""
-    if isinstance(factory, functools.partial) and "T_max" in factory.keywords:
-        return functools.partial(factory, T_max=epochs)
-    return factory
-
-
-def _default_optimizer(params: Any, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=lr)
+        return accuracy64(model, self.env.data.val), res.optimizer_state

@@ -16,7 +16,14 @@ from torch import nn
 
 from nas import net2net
 
-__all__ = ["MutationError", "apply_op", "describe", "propose", "replay"]
+__all__ = [
+    "MutationError",
+    "apply_op",
+    "apply_op_with_mapping",
+    "describe",
+    "propose",
+    "replay",
+]
 
 
 class MutationError(ValueError):
@@ -44,10 +51,22 @@ def apply_op(
     verify: bool = True,
 ) -> nn.Module:
     """Apply one recorded transform (a dict from a mutation list) and return the child."""
+    return apply_op_with_mapping(model, op, example_input, data=data, verify=verify)[0]
+
+
+def apply_op_with_mapping(
+    model: nn.Module,
+    op: dict,
+    example_input: torch.Tensor,
+    *,
+    data: torch.Tensor | None = None,
+    verify: bool = True,
+) -> tuple[nn.Module, Any]:
+    """:func:`apply_op`, also returning the widening's parameter mapping (None for deepen)."""
     kind = op.get("op")
     noise, seed = float(op.get("noise", 0.0)), op.get("seed")
     if kind == "widen":
-        return net2net.widen(
+        return net2net.widen_with_mapping(
             model,
             op["target"],
             int(op["width"]),
@@ -57,7 +76,7 @@ def apply_op(
             verify=verify,
         )
     if kind == "deepen":
-        return net2net.deepen(
+        child = net2net.deepen(
             model,
             op["target"],
             example_input=example_input,
@@ -66,6 +85,7 @@ def apply_op(
             seed=seed,
             verify=verify,
         )
+        return child, None
     raise MutationError(f"unknown mutation {kind!r}; choose one of: widen, deepen")
 
 
@@ -87,11 +107,13 @@ def propose(
     noise: float,
     seed: int,
     data: torch.Tensor | None = None,
-) -> tuple[nn.Module, list[dict]]:
+    optimizer_state: dict | None = None,
+) -> tuple[nn.Module, list[dict], dict | None]:
     """Suggest a short sequence of transforms on ``parent`` and apply them one after another.
 
     Each step re-reads the targets of the model produced so far (a deepened model has new
-    groups). Returns the child and the mutation records.
+    groups). Returns the child, the mutation records and, when the teacher's
+    ``optimizer_state`` is given, that state grown along every step for the child.
     """
     n_ops = trial.suggest_int("n_ops", 1, max_ops) if max_ops > 1 else 1
     model, records = parent, []
@@ -110,9 +132,12 @@ def propose(
             record.update(factor=float(factor), width=width, old_width=int(target.width))
         else:
             record["kind"] = str(getattr(target, "kind", ""))
-        model = apply_op(model, record, example_input, data=data)
+        child, mapping = apply_op_with_mapping(model, record, example_input, data=data)
+        if optimizer_state is not None:
+            optimizer_state = net2net.grow_optimizer_state(optimizer_state, model, child, mapping)
+        model = child
         records.append(record)
-    return model, records
+    return model, records, optimizer_state
 
 
 def describe(model: nn.Module, example_input: torch.Tensor) -> dict:

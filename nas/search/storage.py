@@ -23,10 +23,12 @@ from sqlalchemy.engine import make_url
 
 from nas.search.config import SearchConfig, SearchConfigError
 from nas.search.heartbeat import HEARTBEAT_INTERVAL, recover_stale, worker_attr
+from nas.search.pruners import GainPruner
 from nas.search.seeding import TrialSeededSampler
 
 __all__ = [
     "artifact_store",
+    "check_storage_url",
     "default_storage_url",
     "make_pruner",
     "make_sampler",
@@ -38,10 +40,25 @@ __all__ = [
 
 
 def default_storage_url(outputs_dir: str | Path) -> str:
-    """One SQLite file shared by all runs, so naming a study again is all it takes to resume."""
-    path = Path(outputs_dir).resolve() / "nas.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    """One SQLite file shared by all runs, so naming a study again is all it takes to resume.
+
+    The folder is made when the storage is opened (:func:`open_storage`), not here.
+    """
+    return f"sqlite:///{Path(outputs_dir).resolve() / 'nas.db'}"
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse, before anything is written, a URL that cannot be parsed or an SQLite file whose
+    folder does not exist (SQLite would fail only when the study is opened)."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise SearchConfigError(f"storage: cannot open {url!r}: {exc}") from None
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
+        folder = Path(path).resolve().parent
+        if not folder.is_dir():
+            raise SearchConfigError(f"storage: cannot open {url!r}: folder {folder} does not exist")
 
 
 def _sqlite_engine_kwargs(url: str) -> dict:
@@ -52,6 +69,7 @@ def _sqlite_engine_kwargs(url: str) -> dict:
     path = parsed.database
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
         return {}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
 
     def connect() -> sqlite3.Connection:
         con = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
@@ -127,6 +145,8 @@ def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
     """Pruners work on per-epoch val accuracy; multi-objective studies cannot prune."""
     if cfg.pruner == "none" or len(cfg.directions) > 1:
         return optuna.pruners.NopPruner()
+    if cfg.pruner == "gain":
+        return GainPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.pruner_warmup)
     if cfg.pruner == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.pruner_warmup

@@ -17,11 +17,10 @@ from rich.table import Table
 from nas.search import candidate as cand
 from nas.search.callbacks import SearchSummary
 from nas.search.lineage import best_so_far, lineage_path, lineage_rows
-from nas.search.loop import fit_scheduler
 from nas.search.metrics import accuracy64, reinitialize
 from nas.search.parents import candidates, pareto_front, rank_by_accuracy
 from nas.search.progress import format_mutation
-from nas.train import Budget, evaluate, train
+from nas.train import evaluate, train
 
 __all__ = ["finish", "print_summary"]
 
@@ -33,13 +32,11 @@ def _final_train(s: Any, best: Any, model: Any) -> dict:
         student, lr = copy.deepcopy(model), float(best.user_attrs["hparams"]["lr"])
     else:
         student = reinitialize(copy.deepcopy(model), s.cfg.seed + 7919)
-        lr = s.env.base_lr
-    kw = dict(s.env.train_kwargs)
-    base = kw.pop("optimizer", None) or (lambda p, lr: __import__("torch").optim.AdamW(p, lr=lr))
-    kw["budget"] = Budget(epochs=s.cfg.final_epochs)
-    kw["scheduler"] = fit_scheduler(kw.get("scheduler"), s.cfg.final_epochs)
-    kw.setdefault("progress", s.env.progress)
-    res = train(student, s.env.data, optimizer=lambda p: base(p, lr=lr), seed=s.cfg.seed, **kw)
+        lr = s.env.train.lr
+    options = s.env.train.with_epochs(s.cfg.final_epochs)
+    kw = options.train_kwargs(lr=lr)
+    kw["progress"] = options.progress and s.env.progress
+    res = train(student, s.env.data, seed=s.cfg.seed, **kw)
     s.compute += float(res.compute_seconds)
     _, test = evaluate(student, s.env.data.test)
     return {

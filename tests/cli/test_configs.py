@@ -13,8 +13,10 @@ from datafiles import WRITERS
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from nas.cli_common import CONFIG_DIR, instantiate_data, instantiate_model, train_kwargs
-from nas.train import train
+from nas.cli_common import CONFIG_DIR, instantiate_data, model_spec_from, to_plain, train_options
+from nas.models import build_from_spec
+from nas.search import SearchConfig
+from nas.train import TrainOptions, train
 
 CONF = Path(CONFIG_DIR)
 
@@ -73,7 +75,9 @@ def test_every_model_option_instantiates_and_runs(option: str) -> None:
     cfg = compose_cfg("nas_train", overrides)
     data = instantiate_data(cfg)
     torch.manual_seed(0)
-    model = instantiate_model(cfg, data).eval()
+    model = build_from_spec(
+        model_spec_from(cfg), input_shape=data.input_shape, num_classes=data.num_classes
+    ).eval()
     x, _ = next(iter(data.val))
     with torch.no_grad():
         logits = model(x[:4])
@@ -95,8 +99,10 @@ def test_every_train_option_trains(option: str) -> None:
     )
     data = instantiate_data(cfg)
     torch.manual_seed(0)
-    model = instantiate_model(cfg, data)
-    result = train(model, data, seed=0, **train_kwargs(cfg.train))
+    model = build_from_spec(
+        model_spec_from(cfg), input_shape=data.input_shape, num_classes=data.num_classes
+    )
+    result = train(model, data, seed=0, **train_options(cfg.train).train_kwargs())
     assert result.status == "completed"
     assert len(result.curve) == 2
     assert result.curve[-1].train_loss < result.curve[0].train_loss * 1.5
@@ -123,8 +129,20 @@ def test_every_search_option_builds_a_search_config(option: str, tmp_path: Path)
             f"storage=sqlite:///{tmp_path}/s.db",
         ],
     )
-    scfg, env, study = build(cfg)
-    assert scfg.trials >= 1 and study
-    assert env.seed_spec["name"] == cfg.model.name
+    job = build(cfg)
+    assert job.config.trials >= 1 and job.config.study
+    assert job.env.seed_spec["name"] == cfg.model.name
     # Nothing is written while a config is only being checked.
     assert not (tmp_path / "s.db").exists()
+
+
+def test_search_defaults_have_one_home() -> None:
+    """SearchConfig's defaults mirror conf/search/default.yaml (the YAML is what users read)."""
+    cfg = compose_cfg("nas_search", ["seed=0"])
+    assert SearchConfig.from_dict(to_plain(cfg.search)) == SearchConfig()
+
+
+def test_train_defaults_have_one_home() -> None:
+    """TrainOptions' defaults mirror conf/train/default.yaml."""
+    cfg = compose_cfg("nas_train", [])
+    assert train_options(cfg.train) == TrainOptions()

@@ -1,42 +1,49 @@
-"""Compose the real Hydra configs with overrides that make a search tiny (seconds on 1 core)."""
+"""Tiny searches built through the library's entry point (seconds on 1 core)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+from nas.data import mnist1d
+from nas.models import model_spec
+from nas.search import PreparedSearch, SearchConfig, prepare_search
+from nas.train import Budget, TrainOptions
 
-TINY = [
-    "logger=none",
-    "data.n_samples=1200",
-    "train.epochs=1",
-    "train.progress=false",
-    "search.seed_epochs=3",
-    "search.startup_trials=2",
-    "seed=0",
-]
+# The search's own defaults (SearchConfig(), TrainOptions()) with budgets that make it tiny.
+TINY_SEARCH = {"seed_epochs": 3, "startup_trials": 2, "seed": 0}
+TINY_TRAIN = TrainOptions(budget=Budget(epochs=1), progress=False)
+SEED_MODEL = model_spec("cnn1d", widths=[8, 8])  # conf/model/cnn1d_small.yaml
 
 
 @pytest.fixture
-def tiny_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., DictConfig]:
-    """A function: overrides -> composed nas_search config writing only under tmp_path."""
+def tiny_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., PreparedSearch]:
+    """A function: SearchConfig fields (+ train=, seed_checkpoint=, callbacks=) -> a checked
+    search whose storage, artifacts and run folder all lie under tmp_path."""
     monkeypatch.chdir(tmp_path)
 
-    def make(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(
-                "nas_search",
-                overrides=[
-                    f"storage=sqlite:///{tmp_path}/nas.db",
-                    f"search.artifacts={tmp_path}/artifacts",
-                    *TINY,
-                    *overrides,
-                ],
-            )
+    def make(train: TrainOptions = TINY_TRAIN, **kwargs: Any) -> PreparedSearch:
+        env_kw = {k: kwargs.pop(k) for k in ("seed_checkpoint", "callbacks") if k in kwargs}
+        config = SearchConfig.from_dict({**TINY_SEARCH, **kwargs})
+        return prepare_search(
+            config,
+            data=mnist1d(n_samples=1200, seed=0),
+            seed_model=SEED_MODEL,
+            train=train,
+            storage=f"sqlite:///{tmp_path}/nas.db",
+            artifacts=tmp_path / "artifacts",
+            run_dir=tmp_path / "run" / str(config.study or "unnamed"),
+            progress=False,
+            **env_kw,
+        )
 
     return make
+
+
+def with_train(options: TrainOptions, **changes: Any) -> TrainOptions:
+    """A copy of ``options`` with some fields changed."""
+    return dataclasses.replace(options, **changes)

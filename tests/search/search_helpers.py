@@ -1,10 +1,8 @@
-"""Helpers shared by the search tests: a recording callback and the CLI's build-and-run path."""
+"""Helpers shared by the search tests: a callback that records every hook call."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from omegaconf import DictConfig
 
 from nas.search.callbacks import SearchCallback
 
@@ -32,15 +30,3 @@ class Recorder(SearchCallback):
 
     def on_search_end(self, summary: Any) -> None:
         self._add("on_search_end", summary)
-
-
-def run_cfg(cfg: DictConfig, callbacks: tuple[SearchCallback, ...] = (), **env_changes: Any) -> Any:
-    """Build the search exactly like the CLI does, add callbacks, run it; returns the summary."""
-    from nas.cli_search import build
-    from nas.search import run_search
-
-    scfg, env, study = build(cfg)
-    env.callbacks.extend(callbacks)
-    for key, value in env_changes.items():
-        setattr(env, key, value)
-    return run_search(scfg, env, study)

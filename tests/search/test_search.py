@@ -1,4 +1,5 @@
-"""End-to-end searches on the real stack: Hydra configs, Optuna RDB storage, artifacts, torch."""
+"""End-to-end searches on the real stack: the library entry point, Optuna RDB storage, artifacts,
+torch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-from search_helpers import Recorder, run_cfg
+from search_helpers import Recorder
 
 from nas.models import build_from_spec
 from nas.search.metrics import accuracy64
@@ -54,9 +55,10 @@ def check_preserved(study: optuna.Study) -> int:
     return checked
 
 
-def test_search_end_to_end(tiny_cfg, tmp_path):
+def test_search_end_to_end(tiny_search, tmp_path):
     rec = Recorder()
-    summary = run_cfg(tiny_cfg("search.trials=5", "search.study=e2e"), callbacks=(rec,))
+    job = tiny_search(trials=5, study="e2e", callbacks=[rec])
+    summary = job.run()
     study = _study(tmp_path, "e2e")
     assert len(study.get_trials(states=FINISHED)) == 5
     assert not study.get_trials(states=(TrialState.RUNNING,))
@@ -82,21 +84,19 @@ def test_search_end_to_end(tiny_cfg, tmp_path):
     card = json.loads((out / "model_card.json").read_text())
     assert card["trial"] == summary.best_trial and math.isclose(card["test_acc"], summary.test_acc)
     arch = json.loads((out / "architecture.json").read_text())
-    from nas.cli_search import build
-
-    _, env, _ = build(tiny_cfg())
+    env = job.env
     model = build_from_spec(arch["seed"], input_shape=arch["input_shape"], num_classes=10)
     model = replay(model, arch["path"], next(iter(env.data.train))[0][:2])
     model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
     assert accuracy64(model, env.data.val) == summary.best_val_acc
 
 
-def test_rerun_continues_without_retraining(tiny_cfg, tmp_path):
-    first = run_cfg(tiny_cfg("search.trials=3", "search.study=cont"))
+def test_rerun_continues_without_retraining(tiny_search, tmp_path):
+    first = tiny_search(trials=3, study="cont").run()
     before = {
         t.number: (t.datetime_start, t.datetime_complete) for t in _study(tmp_path, "cont").trials
     }
-    second = run_cfg(tiny_cfg("search.trials=5", "search.study=cont"))
+    second = tiny_search(trials=5, study="cont").run()
     study = _study(tmp_path, "cont")
     assert first.timings["trainings"] == 3 and second.timings["trainings"] == 2
     assert len(study.get_trials(states=FINISHED)) == 5
@@ -107,11 +107,10 @@ def test_rerun_continues_without_retraining(tiny_cfg, tmp_path):
     check_preserved(study)
 
 
-def test_scratch_mode(tiny_cfg, tmp_path):
-    summary = run_cfg(
-        tiny_cfg("search=scratch", "search.trials=3", "search.study=scratch",
-                 "search.final_train=scratch", "search.final_epochs=1")
-    )  # fmt: skip
+def test_scratch_mode(tiny_search, tmp_path):
+    summary = tiny_search(
+        warm_start=False, trials=3, study="scratch", final_train="scratch", final_epochs=1
+    ).run()
     study = _study(tmp_path, "scratch")
     card = json.loads((Path(summary.export_dir) / "model_card.json").read_text())
     assert card["final_train"]["mode"] == "scratch" and 0 <= card["final_train"]["test_acc"] <= 1
@@ -125,15 +124,15 @@ def test_scratch_mode(tiny_cfg, tmp_path):
     check_lineage(study)
 
 
-def test_corrupted_checkpoint_fails_that_candidate_only(tiny_cfg, tmp_path):
-    run_cfg(tiny_cfg("search.trials=3", "search.study=corrupt", "search.parent=best"))
+def test_corrupted_checkpoint_fails_that_candidate_only(tiny_search, tmp_path):
+    tiny_search(trials=3, study="corrupt", parent="best").run()
     study = _study(tmp_path, "corrupt")
     best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: (t.value, -t.number))
     ckpt = tmp_path / "artifacts" / best.user_attrs["checkpoint"]["artifact_id"]
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0xFF
     ckpt.write_bytes(bytes(data))
-    summary = run_cfg(tiny_cfg("search.trials=4", "search.study=corrupt"))
+    summary = tiny_search(trials=4, study="corrupt").run()
     study = _study(tmp_path, "corrupt")
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 1 and "sha256 mismatch" in failed[0].user_attrs["fail_reason"]
@@ -141,22 +140,18 @@ def test_corrupted_checkpoint_fails_that_candidate_only(tiny_cfg, tmp_path):
     assert summary.best_trial != best.number  # a corrupted model is never exported
 
 
-def test_pretrained_root_is_grown_not_retrained(tiny_cfg, tmp_path):
-    from nas.cli_search import build
-
-    _, env, _ = build(tiny_cfg())
+def test_pretrained_root_is_grown_not_retrained(tiny_search, tmp_path):
+    env = tiny_search().env
     torch.manual_seed(1)
     seed = build_from_spec(env.seed_spec, input_shape=env.data.input_shape, num_classes=10)
     torch.save(seed.state_dict(), tmp_path / "seed.pt")
-    summary = run_cfg(
-        tiny_cfg(
-            "search.trials=2",
-            "search.study=pre",
-            f"model.checkpoint={tmp_path}/seed.pt",
-            "search.final_train=finetune",
-            "search.final_epochs=1",
-        )
-    )
+    summary = tiny_search(
+        trials=2,
+        study="pre",
+        seed_checkpoint=tmp_path / "seed.pt",
+        final_train="finetune",
+        final_epochs=1,
+    ).run()
     root = _study(tmp_path, "pre").trials[0]
     assert root.user_attrs["pretrained"] is True
     assert root.user_attrs["val_acc_before"] == root.value == accuracy64(seed, env.data.val)
@@ -164,19 +159,13 @@ def test_pretrained_root_is_grown_not_retrained(tiny_cfg, tmp_path):
     assert summary.final_train["mode"] == "finetune" and "test_acc" in summary.final_train
 
 
-def test_nan_loss_prunes_with_reason(tiny_cfg, tmp_path):
-    import functools
-
-    from nas.cli_search import build
-    from nas.search import run_search
+def test_nan_loss_prunes_with_reason(tiny_search, tmp_path):
+    from conftest import TINY_TRAIN, with_train
 
     # plain SGD at 1e30 x the root's lr: the child's loss overflows to inf/NaN at once, whatever
     # the mutation (at 1e12 a widened child's loss stayed finite, ~6e17)
-    cfg = tiny_cfg("search.trials=2", "search.study=diverge", "search.lr_ratio=[1e30,1e30]")
-    scfg, env, study = build(cfg)
-    env.train_kwargs["optimizer"] = functools.partial(torch.optim.SGD, lr=0.1)
-    env.base_lr = 0.1
-    run_search(scfg, env, study)
+    sgd = with_train(TINY_TRAIN, optimizer=torch.optim.SGD, lr=0.1, optimizer_kwargs={})
+    tiny_search(train=sgd, trials=2, study="diverge", lr_ratio=[1e30, 1e30]).run()
     child = _study(tmp_path, "diverge").trials[1]
     assert child.state == TrialState.PRUNED
     assert child.user_attrs["prune_reason"].startswith("diverged")
@@ -185,12 +174,11 @@ def test_nan_loss_prunes_with_reason(tiny_cfg, tmp_path):
 @pytest.mark.parametrize(
     "policy,objective", [("tournament", "accuracy"), ("pareto", "accuracy_vs_size")]
 )
-def test_parent_policies_and_objectives(tiny_cfg, tmp_path, policy, objective):
+def test_parent_policies_and_objectives(tiny_search, tmp_path, policy, objective):
     name = f"{policy}-{objective}"
-    summary = run_cfg(
-        tiny_cfg("search.trials=4", f"search.study={name}", f"search.parent={policy}",
-                 f"search.objective={objective}", "search.max_params=20000")
-    )  # fmt: skip
+    summary = tiny_search(
+        trials=4, study=name, parent=policy, objective=objective, max_params=20000
+    ).run()
     study = _study(tmp_path, name)
     assert len(study.directions) == (2 if objective == "accuracy_vs_size" else 1)
     check_lineage(study)

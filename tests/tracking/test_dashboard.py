@@ -10,12 +10,11 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
 import pytest
-import torch
 
 import nas.data
 from nas.models import model_spec
-from nas.search import SearchConfig, SearchEnv, run_search
-from nas.train import Budget
+from nas.search import SearchConfig, prepare_search
+from nas.train import Budget, TrainOptions
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard", reason="the `dashboard` extra")
 
@@ -33,21 +32,15 @@ def _get(base: str, path: str) -> dict:
 
 def test_dashboard_serves_the_lineage_and_curves(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/nas.db"
-    env = SearchEnv(
+    prepare_search(
+        SearchConfig(study="dash", trials=3, seed_epochs=2, pruner="none"),
         data=nas.data.load("mnist1d", n_samples=600, seed=0),
-        seed_spec=model_spec("cnn1d", widths=[8, 8]),
-        storage_url=url,
-        artifacts_dir=tmp_path / "artifacts",
-        out_dir=tmp_path / "run",
-        base_lr=0.01,
-        train_kwargs={
-            "optimizer": lambda p, lr: torch.optim.AdamW(p, lr=lr),
-            "budget": Budget(epochs=2),
-            "progress": False,
-        },
+        seed_model=model_spec("cnn1d", widths=[8, 8]),
+        train=TrainOptions(budget=Budget(epochs=2), device="cpu", progress=False),
+        storage=url,
+        outputs=tmp_path,
         progress=False,
-    )
-    run_search(SearchConfig(study="dash", trials=3, seed_epochs=2, pruner="none"), env)
+    ).run()
 
     app = optuna_dashboard.wsgi(optuna.storages.RDBStorage(url))
     server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)

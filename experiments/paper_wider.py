@@ -1,0 +1,78 @@
+"""Net2WiderNet vs random init of the wide architecture (Chen et al. 2016, section 4.1).
+
+A narrow teacher is trained, then widened (every width group x2) four ways: Net2WiderNet
+(exact), with noise on the copied units, with the exact uneven split, and random pad (new
+units random). The same wide architecture trained from random init is the baseline. Every arm
+trains with the same budget; students at ``--student-lr-ratio`` x the teacher's lr, random init
+at the teacher's lr.
+
+    python experiments/paper_wider.py                     # 5 seeds, mnist1d and digits
+    python experiments/paper_wider.py --quick --seeds 0   # seconds
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import paper_common as pc
+
+from nas import net2net
+
+NAME = "paper_wider"
+BASELINE = "random init"
+
+
+def widen_all(teacher, data, widths, seed, **kw):
+    x = pc.example(data)
+    model = teacher
+    for group, width in zip(net2net.width_groups(teacher, x), widths, strict=True):
+        model = net2net.widen(model, group.name, width, example_input=x, seed=seed, **kw)
+    return model
+
+
+def one_seed(args, data, seed) -> dict:
+    preset = pc.PRESETS[data.name]
+    teacher = pc.build(data, preset["teacher"], seed=seed)
+    t_run = pc.fit(teacher, data, lr=args.lr, epochs=args.teacher_epochs, seed=seed)
+    t_acc64 = t_run["val_acc64"] = pc.accuracy64(teacher, data.val)
+    slr = args.lr * args.student_lr_ratio
+    widen_all(teacher, data, preset["wide"], seed)  # warm-up: first fx trace imports dynamo
+    variants = {
+        "Net2WiderNet": {},
+        f"Net2WiderNet + noise {args.noise}": {"noise": args.noise},
+        "Net2WiderNet uneven split": {"split": "uneven"},
+        "random pad": {"init": "random_pad"},
+    }
+    arms = {}
+    for name, kw in variants.items():
+        student, secs = pc.timed(lambda kw=kw: widen_all(teacher, data, preset["wide"], seed, **kw))
+        if not kw.get("noise") and "init" not in kw:
+            acc0 = pc.accuracy64(student, data.val)
+            assert acc0 == t_acc64, f"{name}: epoch-0 val acc {acc0} != teacher's {t_acc64}"
+        arms[name] = pc.fit(student, data, lr=slr, epochs=args.epochs, seed=seed,
+                            init_seconds=secs)  # fmt: skip
+    scratch = pc.fresh_copy(widen_all(teacher, data, preset["wide"], seed), seed=10_000 + seed)
+    arms[BASELINE] = pc.fit(scratch, data, lr=args.lr, epochs=args.epochs, seed=seed)
+    return {"teacher": t_run, "arms": arms}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = pc.parser(NAME, __doc__, epochs=30, teacher_epochs=30)
+    p.add_argument("--student-lr-ratio", type=float, default=0.1)
+    p.add_argument("--noise", type=float, default=0.1)
+    args = pc.finish_args(p.parse_args(argv), p)
+    parts = []
+    for data_name in args.data:
+        arms, teachers, val_size = pc.collect(args, data_name, lambda d, s: one_seed(args, d, s))
+        check = pc.epoch0_check(arms, teachers, ["Net2WiderNet", "Net2WiderNet uneven split"])
+        parts.append(pc.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
+    intro = (
+        f"Teacher widths x2 on every group; students at lr {args.lr} x {args.student_lr_ratio},"
+        f" random init and random pad as stated in experiments/README.md."
+    )
+    print(pc.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
+
+
+if __name__ == "__main__":
+    main()
