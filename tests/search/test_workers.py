@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -18,7 +19,7 @@ from nas.search.heartbeat import TrialHeartbeat, fail_stale, worker_attr
 from nas.search.seeding import trial_seed
 from nas.search.space import MutationError
 from nas.search.storage import make_sampler, open_storage
-from nas.search.workers import mutation_key, refuse_twin
+from nas.search.workers import admit, mutation_key, refuse_twin
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,3 +180,25 @@ def test_twin_is_refused_until_the_first_is_gone(tmp_path):
     third.set_user_attr("parent", 0)
     study.tell(second, state=TrialState.FAIL)
     refuse_twin(study, third, 0, twin)
+
+
+def test_admit_gives_lower_numbers_the_budget_and_the_root(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path}/nas.db", stale_after=600)
+    study = optuna.create_study(storage=storage, direction="maximize")
+
+    def root():
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return next((t for t in done if t.user_attrs.get("job_type") == "root"), None)
+
+    s = SimpleNamespace(study=study, cfg=SearchConfig(trials=3), root=root)
+    first, second = study.ask(), study.ask()  # two workers asked at the same instant
+    assert admit(s, first) is True  # the lowest number trains the root
+    with pytest.raises(LookupError, match=f"trial {first.number} in another worker is training"):
+        admit(s, second)
+    study.tell(second, state=TrialState.FAIL)
+    first.set_user_attr("job_type", "root")
+    study.tell(first, 0.5)
+    a, b, c = study.ask(), study.ask(), study.ask()  # 1 finished + 2 RUNNING cover trials=3
+    assert admit(s, a) is False and admit(s, b) is False  # children of the root
+    with pytest.raises(LookupError, match="not needed: 1 finished \\+ 2 RUNNING"):
+        admit(s, c)
