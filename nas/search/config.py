@@ -56,7 +56,7 @@ class SearchConfig:
     max_flops: int | None = None
     time_limit: float | None = None
     max_failures: int = 10
-    stale_after: float = 600.0
+    stale_after: float = 60.0
     strict_preservation: bool = True
     final_train: str = "none"
     final_epochs: int = 10
@@ -121,6 +121,13 @@ class SearchConfig:
                 raise SearchConfigError(
                     f"search.hparams.{name}: {rng} must be [low, high] with 0 < low <= high"
                 )
+        if isinstance(self.stale_after, bool) or not isinstance(self.stale_after, int | float):
+            raise SearchConfigError(f"search.stale_after: {self.stale_after!r} must be a number")
+        if self.stale_after < 10:  # heartbeats come every 2 s: leave room for a busy database
+            raise SearchConfigError(
+                f"search.stale_after: {self.stale_after} must be >= 10 (seconds without a "
+                "heartbeat before a RUNNING trial counts as dead)"
+            )
         if not self.noise or any(n < 0 for n in self.noise):
             raise SearchConfigError(f"search.noise: {self.noise} must be non-empty and each >= 0")
 
