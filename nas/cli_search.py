@@ -23,6 +23,8 @@ from omegaconf import DictConfig
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    check_override_keys,
+    data_spec_from,
     early_setup,
     fail,
     guarded,
@@ -71,6 +73,7 @@ def build(cfg: DictConfig) -> Any:
             config,
             data=data,
             seed_model=model_spec_from(cfg),
+            data_spec=data_spec_from(cfg),
             train=train,
             storage=cfg.get("storage"),
             artifacts=cfg.get("artifacts"),
@@ -113,6 +116,7 @@ def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
     early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
+    check_override_keys(sys.argv[1:], "nas_search")
     _hydra_main()
 
 

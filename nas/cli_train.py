@@ -6,7 +6,6 @@ nas-train data=digits model=cnn2d train.epochs=5
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from rich.table import Table
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    check_override_keys,
     early_setup,
     guarded,
     instantiate_data,
@@ -31,15 +31,11 @@ from nas.cli_common import (
 
 def _save(run_dir: Path, model: Any, spec: dict, metrics: dict) -> None:
     """Write weights and a JSON description; each file appears whole or not at all."""
-    import torch
+    from nas.search.candidate import atomic_write_bytes, state_dict_bytes  # imports optuna
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "model.pt.tmp"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, run_dir / "model.pt")
-    tmp_json = run_dir / "model.json.tmp"
-    tmp_json.write_text(json.dumps({"model": spec, **metrics}, indent=2))
-    os.replace(tmp_json, run_dir / "model.json")
+    atomic_write_bytes(run_dir / "model.pt", state_dict_bytes(model))
+    description = json.dumps({"model": spec, **metrics}, indent=2)
+    atomic_write_bytes(run_dir / "model.json", description.encode())
 
 
 @guarded
@@ -103,6 +99,7 @@ def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
     early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
+    check_override_keys(sys.argv[1:], "nas_train")
     _hydra_main()
 
 

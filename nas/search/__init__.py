@@ -22,6 +22,7 @@ _LAZY = {
     "prepare_search": "nas.search.api",
     "run_search": "nas.search.api",
     "CheckpointError": "nas.search.candidate",
+    "audit_study": "nas.search.audit",
     "best_so_far": "nas.search.lineage",
     "lineage_path": "nas.search.lineage",
     "lineage_rows": "nas.search.lineage",

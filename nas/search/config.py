@@ -18,6 +18,7 @@ PARENT_POLICIES = ("best", "tournament", "pareto")
 PRUNERS = ("none", "gain", "median", "successive_halving", "hyperband")
 SAMPLERS = ("tpe", "random")
 FINAL_TRAIN = ("none", "finetune", "scratch")
+SPLITS = ("even", "uneven")
 
 
 class SearchConfigError(ValueError):
@@ -40,8 +41,9 @@ class SearchConfig:
     mutations: list[str] = field(default_factory=lambda: list(MUTATION_OPS))
     widen_factors: list[float] = field(default_factory=lambda: [2.0])
     max_ops: int = 2
-    lr_ratio: tuple[float, float] = (0.1, 1.0)
+    lr_ratio: tuple[float, float] = (0.5, 1.0)
     noise: list[float] = field(default_factory=lambda: [0.0])
+    split: str = "uneven"
     hparams: dict[str, list[float]] = field(default_factory=dict)  # optimizer kwarg: [low, high]
     warm_start: bool = True
     grow_optimizer: bool = True
@@ -54,7 +56,7 @@ class SearchConfig:
     max_flops: int | None = None
     time_limit: float | None = None
     max_failures: int = 10
-    stale_after: float = 600.0
+    stale_after: float = 60.0
     strict_preservation: bool = True
     final_train: str = "none"
     final_epochs: int = 10
@@ -88,6 +90,7 @@ class SearchConfig:
         _choice("pruner", self.pruner, PRUNERS)
         _choice("sampler", self.sampler, SAMPLERS)
         _choice("final_train", self.final_train, FINAL_TRAIN)
+        _choice("split", self.split, SPLITS)
         if not self.mutations:
             raise SearchConfigError("search.mutations: empty; choose from widen, deepen")
         for op in self.mutations:
@@ -118,6 +121,13 @@ class SearchConfig:
                 raise SearchConfigError(
                     f"search.hparams.{name}: {rng} must be [low, high] with 0 < low <= high"
                 )
+        if isinstance(self.stale_after, bool) or not isinstance(self.stale_after, int | float):
+            raise SearchConfigError(f"search.stale_after: {self.stale_after!r} must be a number")
+        if self.stale_after < 10:  # heartbeats come every 2 s: leave room for a busy database
+            raise SearchConfigError(
+                f"search.stale_after: {self.stale_after} must be >= 10 (seconds without a "
+                "heartbeat before a RUNNING trial counts as dead)"
+            )
         if not self.noise or any(n < 0 for n in self.noise):
             raise SearchConfigError(f"search.noise: {self.noise} must be non-empty and each >= 0")
 

@@ -27,6 +27,7 @@ from nas.models import build_from_spec
 from nas.net2net import Net2NetError
 from nas.search import candidate as cand
 from nas.search import storage as st
+from nas.search import workers
 from nas.search.callbacks import CallbackList, CandidateInfo, SearchCallback
 from nas.search.config import SearchConfig
 from nas.search.flops import count_flops, count_params
@@ -53,6 +54,7 @@ class SearchEnv:
     storage_url: str
     artifacts_dir: Path
     out_dir: Path
+    data_spec: dict = field(default_factory=dict)  # what defines the data (a resume must match)
     train: TrainOptions = field(default_factory=TrainOptions)  # per candidate; lr = the root's
     root_state_dict: dict | None = None  # model.checkpoint: grow a model trained elsewhere
     callbacks: list[SearchCallback] = field(default_factory=list)
@@ -82,11 +84,12 @@ class Searcher:
         self.example = x[:2]
         self.input_shape = tuple(env.data.input_shape)
         self.num_classes = env.data.num_classes
-        self.storage = st.open_storage(env.storage_url)
-        identity = {"seed_model": env.seed_spec, "data": env.data.name}
+        self.storage = st.open_storage(env.storage_url, stale_after=cfg.stale_after)
+        identity = {"seed_model": env.seed_spec, "data": env.data_spec, "seed": cfg.seed}
         self.study, self.resumed = st.open_study(self.storage, study_name, cfg, identity)
         self.store = st.artifact_store(env.artifacts_dir)
         self.recovered = st.recover_stale(self.study, cfg.stale_after)
+        self.beat: workers.TrialHeartbeat | None = None  # the running trial's (nas.search.workers)
         self.cache: OrderedDict[int, nn.Module] = OrderedDict()
         self.opt_states: dict[int, dict] = {}  # trained optimizer state of cached models
         self.bad_parents: set[int] = set()
@@ -122,6 +125,34 @@ class Searcher:
         self._remember(t.number, model)
         return model
 
+    def load(self, t: FrozenTrial) -> nn.Module | None:
+        """:meth:`model_of`, or None (noted, and never used as a parent again) when the
+        checkpoint cannot be read or fails its checksum."""
+        if t.number in self.bad_parents:
+            return None
+        try:
+            return self.model_of(t)
+        except cand.CheckpointError as exc:
+            self.progress.note(f"trial {t.number} cannot be loaded: {exc}")
+            self.bad_parents.add(t.number)
+            return None
+
+    def add_compute(self, seconds: float) -> None:
+        """Count training done outside the loop (the final training) as compute, not overhead."""
+        self.compute += seconds
+
+    def timings(self) -> dict[str, float]:
+        """Wall time so far, training compute, and the loop's overhead (all the rest)."""
+        wall = time.perf_counter() - self.t0
+        overhead = max(wall - self.compute, 0.0)
+        return {
+            "wall_seconds": wall,
+            "compute_seconds": self.compute,
+            "overhead_seconds": overhead,
+            "overhead_fraction": overhead / wall if wall > 0 else 0.0,
+            "trainings": self.trainings,
+        }
+
     def _remember(self, number: int, model: nn.Module, opt_state: dict | None = None) -> None:
         self.cache[number] = model
         if opt_state is not None:
@@ -139,24 +170,26 @@ class Searcher:
         self.cb.on_search_start(self.name, config)
         self.progress.start(self)
         failures = 0
-        while self.finished() < self.cfg.trials:
+        while workers.work_left(self):  # other workers' RUNNING candidates count too
             if self.cfg.time_limit and time.perf_counter() - self.t0 > self.cfg.time_limit:
                 self.progress.note(f"time limit {self.cfg.time_limit:.0f}s reached: stopping")
                 break
             if failures >= self.cfg.max_failures:
                 self.progress.note(f"{failures} candidates failed in a row: stopping")
                 break
-            state = self.step()
+            state = TrialState.FAIL  # stays so if another worker took the trial over as stale
+            with workers.heartbeat(self):
+                state = self.step()
             failures = failures + 1 if state == TrialState.FAIL else 0
 
     def step(self) -> TrialState:
         """One candidate, from ask to tell; returns its final state."""
         trial = self.study.ask()
-        trial.set_user_attr("worker", st.worker_attr())
+        self.beat.start(trial)  # heartbeat in every phase, until the step ends
         info: CandidateInfo | None = None
         before: float | None = None
         try:
-            if self.root() is None:
+            if workers.admit(self, trial):  # the root? (raises if not needed)
                 info, model, parent_acc, opt_state = self._root(trial)
             else:
                 info, model, parent_acc, opt_state = self._child(trial)
@@ -251,9 +284,10 @@ class Searcher:
         model, mutation, opt_state = propose(
             trial, copy.deepcopy(teacher), self.example, mutations=cfg.mutations,
             widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
-            seed=cfg.seed * 100_003 + trial.number, data=[self.batch],
+            seed=cfg.seed * 100_003 + trial.number, data=[self.batch], split=cfg.split,
             optimizer_state=teacher_state if grow else None,
         )  # fmt: skip
+        workers.refuse_twin(self.study, trial, parent.number, mutation)
         if not cfg.warm_start:
             reinitialize(model, cfg.seed * 100_003 + trial.number)
         path = parent.user_attrs.get("arch", {}).get("path", []) + mutation

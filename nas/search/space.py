@@ -74,6 +74,7 @@ def apply_op_with_mapping(
             noise=noise,
             seed=seed,
             verify=verify,
+            split=str(op.get("split", "even")),
         )
     if kind == "deepen":
         child = net2net.deepen(
@@ -106,6 +107,7 @@ def propose(
     max_ops: int,
     noise: float,
     seed: int,
+    split: str = "even",
     data: torch.Tensor | None = None,
     optimizer_state: dict | None = None,
 ) -> tuple[nn.Module, list[dict], dict | None]:
@@ -129,7 +131,9 @@ def propose(
         if op == "widen":
             factor = trial.suggest_categorical(f"factor_{i}", list(widen_factors))
             width = max(int(target.width) + 1, round(int(target.width) * float(factor)))
-            record.update(factor=float(factor), width=width, old_width=int(target.width))
+            record.update(
+                factor=float(factor), width=width, old_width=int(target.width), split=split
+            )
         else:
             record["kind"] = str(getattr(target, "kind", ""))
         child, mapping = apply_op_with_mapping(model, record, example_input, data=data)

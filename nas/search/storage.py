@@ -8,8 +8,8 @@ study behind.
 from __future__ import annotations
 
 import json
-import os
-import socket
+import math
+import random
 import sqlite3
 import time
 import warnings
@@ -18,11 +18,13 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage
-from optuna.trial import TrialState
+from optuna.study import StudyDirection
 from sqlalchemy.engine import make_url
 
 from nas.search.config import SearchConfig, SearchConfigError
+from nas.search.heartbeat import HEARTBEAT_INTERVAL, recover_stale, worker_attr
 from nas.search.pruners import GainPruner
+from nas.search.seeding import TrialSeededSampler
 
 __all__ = [
     "artifact_store",
@@ -78,13 +80,39 @@ def _sqlite_engine_kwargs(url: str) -> dict:
     return {"creator": connect}
 
 
-def open_storage(url: str) -> RDBStorage:
-    """RDBStorage for an SQLAlchemy URL; any failure becomes one SearchConfigError line."""
-    try:
-        return RDBStorage(url, engine_kwargs=_sqlite_engine_kwargs(url))
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchConfigError(f"storage: cannot open {url!r}: {reason}") from None
+def open_storage(url: str, *, stale_after: float | None = None) -> RDBStorage:
+    """RDBStorage for an SQLAlchemy URL; any failure becomes one SearchConfigError line.
+
+    Several workers may open an empty database at the same moment: the first creates the tables,
+    the others fail on "table already exists" / a duplicate schema version and simply retry (the
+    tables are there by then). ``stale_after`` switches on Optuna's trial heartbeats (every
+    HEARTBEAT_INTERVAL s, stamped by the database server) with that grace period.
+    """
+    kw: dict = {"engine_kwargs": _sqlite_engine_kwargs(url)}
+    if stale_after is not None:
+        kw.update(heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=math.ceil(stale_after))
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, **kw)
+        except Exception as exc:
+            if attempt + 1 < _OPEN_ATTEMPTS and _is_creation_race(exc):
+                time.sleep(random.uniform(0.05, 0.3))
+                continue
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SearchConfigError(f"storage: cannot open {url!r}: {reason}") from None
+    raise AssertionError("unreachable")
+
+
+_OPEN_ATTEMPTS = 8
+_RACE_MARKERS = ("already exists", "unique constraint", "duplicate key", "database is locked")
+
+
+def _is_creation_race(exc: Exception) -> bool:
+    """Errors another process's concurrent table creation causes (SQLite and PostgreSQL)."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _RACE_MARKERS)
 
 
 def artifact_store(path: str | Path) -> FileSystemArtifactStore:
@@ -94,18 +122,23 @@ def artifact_store(path: str | Path) -> FileSystemArtifactStore:
 
 
 def make_sampler(cfg: SearchConfig) -> optuna.samplers.BaseSampler:
-    """TPE, grouped because mutations are conditional parameters.
+    """TPE, grouped because mutations are conditional parameters; seeded per trial (see
+    nas.search.seeding: workers sharing a study must not draw the same numbers).
 
     Constraints reach the sampler through ``Trial.set_constraint`` (Optuna 5's replacement for
     ``constraints_func``), set by the loop before a trial is told.
     """
-    if cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            seed=cfg.seed, n_startup_trials=cfg.startup_trials, multivariate=True, group=True
-        )
+
+    def build(seed: int) -> optuna.samplers.BaseSampler:
+        if cfg.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=cfg.startup_trials, multivariate=True, group=True
+            )
+
+    return TrialSeededSampler(build, cfg.seed)
 
 
 def make_pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
@@ -130,79 +163,74 @@ def open_study(
 
     ``identity`` (objective, seed model spec, data set) must match a resumed study's: growing a
     different seed or scoring a different objective in the same lineage would be meaningless.
+
+    Race-safe: of several workers starting at once on an empty database exactly one creates the
+    study (the others get DuplicatedStudyError and join it); only the creator writes the identity
+    attributes, ``objective`` last, and a joiner that finds the study without ``objective`` yet
+    waits for it (up to IDENTITY_WAIT s) before comparing, so a worker started with a different
+    seed model cannot slip into a study another worker is still labelling.
     """
+    identity = json.loads(json.dumps(identity))  # tuples -> lists, as the storage returns them
+    directions = [StudyDirection[d.upper()] for d in cfg.directions]
     try:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         study_id = None
-    resumed = study_id is not None
-    identity = json.loads(json.dumps(identity))  # tuples -> lists, as the storage returns them
-    if study_id is not None:
-        old_dirs = [d.name.lower() for d in storage.get_study_directions(study_id)]
-        attrs = storage.get_study_user_attrs(study_id)
-        old_obj = attrs.get("objective")
-        if old_dirs != cfg.directions or (old_obj and old_obj != cfg.objective):
-            raise SearchConfigError(
-                f"study {name!r} was created with objective {old_obj or old_dirs}, not "
-                f"{cfg.objective!r}; use another search.study or the same objective"
-            )
+    created = False
+    if study_id is None:
+        try:
+            study_id = storage.create_new_study(directions, name)
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:
+            study_id = storage.get_study_id_from_name(name)
+    if created:
         for key, value in identity.items():
-            stored = attrs.get(key)
-            if stored is not None and stored != value:
-                raise SearchConfigError(
-                    f"study {name!r} was created with {key}={stored}, not {value}; "
-                    "use another search.study"
-                )
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        directions=cfg.directions,
-        sampler=make_sampler(cfg),
-        pruner=make_pruner(cfg),
-        load_if_exists=True,
+            storage.set_study_user_attr(study_id, key, value)
+        storage.set_study_user_attr(study_id, "objective", cfg.objective)  # the "ready" mark
+    else:
+        _check_identity(storage, study_id, name, cfg, identity)
+    study = optuna.load_study(
+        study_name=name, storage=storage, sampler=make_sampler(cfg), pruner=make_pruner(cfg)
     )
-    if not resumed:
-        study.set_user_attr("objective", cfg.objective)
-        for key, value in identity.items():
-            study.set_user_attr(key, value)
-    return study, resumed
+    return study, not created
 
 
-def worker_attr() -> dict:
-    """Who runs a trial and when it last showed life: lets a later run tell dead from busy."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
+def _first_difference(path: str, old: object, new: object) -> tuple[str, object, object]:
+    """The first place two JSON values differ, e.g. ("data.seed", 0, 1)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            if old.get(key) != new.get(key):
+                return _first_difference(f"{path}.{key}", old.get(key), new.get(key))
+    return path, old, new
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+IDENTITY_WAIT = 10.0  # seconds a joining worker waits for the creator's identity attributes
 
 
-def recover_stale(study: optuna.Study, stale_after: float) -> list[int]:
-    """Mark RUNNING trials of dead processes FAIL (ask/tell records no Optuna heartbeat).
-
-    A trial is stale when its worker ran on this host and that pid is gone, or when it has shown
-    no life for ``stale_after`` seconds. Its mutation is then free to be suggested again.
-    """
-    stale = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        w = t.user_attrs.get("worker") or {}
-        last = w.get("heartbeat")
-        if last is None:
-            last = t.datetime_start.timestamp() if t.datetime_start else 0.0
-        same_host = w.get("host") == socket.gethostname()
-        dead = (same_host and w.get("pid") != os.getpid() and not _alive(int(w["pid"]))) or (
-            time.time() - last > stale_after
+def _check_identity(
+    storage: RDBStorage, study_id: int, name: str, cfg: SearchConfig, identity: dict
+) -> None:
+    attrs = storage.get_study_user_attrs(study_id)
+    deadline = time.monotonic() + IDENTITY_WAIT
+    while (
+        "objective" not in attrs
+        and time.monotonic() < deadline
+        and not storage.get_all_trials(study_id, deepcopy=False)
+    ):  # created a moment ago by another worker that is still writing its identity
+        time.sleep(0.1)
+        attrs = storage.get_study_user_attrs(study_id)
+    old_dirs = [d.name.lower() for d in storage.get_study_directions(study_id)]
+    old_obj = attrs.get("objective")
+    if old_dirs != cfg.directions or (old_obj and old_obj != cfg.objective):
+        raise SearchConfigError(
+            f"study {name!r} was created with objective {old_obj or old_dirs}, not "
+            f"{cfg.objective!r}; use another search.study or the same objective"
         )
-        if dead:
-            study._storage.set_trial_user_attr(
-                t._trial_id, "fail_reason", "stale: the process running it died (recovered)"
+    for key, value in identity.items():
+        stored = attrs.get(key)
+        if stored is not None and stored != value:
+            where, was, now = _first_difference(key, stored, value)
+            raise SearchConfigError(
+                f"study {name!r} was created with {where}={was}, not {now}; "
+                "use another search.study"
             )
-            study.tell(t.number, state=TrialState.FAIL)
-            stale.append(t.number)
-    return stale

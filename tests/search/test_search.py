@@ -29,9 +29,9 @@ def check_lineage(study: optuna.Study) -> None:
     trials = {t.number: t for t in study.trials}
     roots = [t for t in trials.values() if t.user_attrs.get("job_type") == "root"]
     assert roots and all(t.user_attrs["parent"] is None for t in roots)
-    for t in trials.values():
-        if t.user_attrs.get("job_type") != "candidate":
-            continue
+    candidates = [t for t in trials.values() if t.user_attrs.get("job_type") == "candidate"]
+    assert candidates, "no candidate trial: nothing was checked"
+    for t in candidates:
         parent = trials[t.user_attrs["parent"]]
         assert parent.state == TrialState.COMPLETE
         assert parent.datetime_complete <= t.datetime_start
@@ -104,7 +104,7 @@ def test_rerun_continues_without_retraining(tiny_search, tmp_path):
         if t.number in before:
             assert (t.datetime_start, t.datetime_complete) == before[t.number]
     check_lineage(study)
-    check_preserved(study)
+    assert check_preserved(study) >= 1
 
 
 def test_scratch_mode(tiny_search, tmp_path):
@@ -162,9 +162,10 @@ def test_pretrained_root_is_grown_not_retrained(tiny_search, tmp_path):
 def test_nan_loss_prunes_with_reason(tiny_search, tmp_path):
     from conftest import TINY_TRAIN, with_train
 
-    # plain SGD at 1e12 x the root's lr: the child's loss overflows to inf/NaN at once
+    # plain SGD at 1e30 x the root's lr: the child's loss overflows to inf/NaN at once, whatever
+    # the mutation (at 1e12 a widened child's loss stayed finite, ~6e17)
     sgd = with_train(TINY_TRAIN, optimizer=torch.optim.SGD, lr=0.1, optimizer_kwargs={})
-    tiny_search(train=sgd, trials=2, study="diverge", lr_ratio=[1e12, 1e12]).run()
+    tiny_search(train=sgd, trials=2, study="diverge", lr_ratio=[1e30, 1e30]).run()
     child = _study(tmp_path, "diverge").trials[1]
     assert child.state == TrialState.PRUNED
     assert child.user_attrs["prune_reason"].startswith("diverged")
@@ -181,7 +182,7 @@ def test_parent_policies_and_objectives(tiny_search, tmp_path, policy, objective
     study = _study(tmp_path, name)
     assert len(study.directions) == (2 if objective == "accuracy_vs_size" else 1)
     check_lineage(study)
-    check_preserved(study)
+    assert check_preserved(study) >= 1
     if objective == "accuracy_vs_size":
         assert summary.pareto
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
