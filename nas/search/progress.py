@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from nas.search.config import SearchConfig
+from nas.search.mutation import format_mutation
 
 if TYPE_CHECKING:
     from nas.search.callbacks import CandidateInfo
@@ -29,17 +30,6 @@ __all__ = ["Progress", "best_candidate", "estimate_seconds_left", "format_mutati
 log = logging.getLogger(__name__)
 
 STYLE = {"complete": "green", "pruned": "yellow", "fail": "red"}
-
-
-def format_mutation(mutation: list[dict]) -> str:
-    """'widen features.0 x2 -> 32, deepen features.3' (or 'root')."""
-    parts = []
-    for m in mutation or []:
-        if m.get("op") == "widen":
-            parts.append(f"widen {m.get('target')} {m.get('old_width')}->{m.get('width')}")
-        else:
-            parts.append(f"{m.get('op')} {m.get('target')}")
-    return ", ".join(parts) or "root"
 
 
 def estimate_seconds_left(costs: Sequence[tuple[int, float]], upcoming: Sequence[int]) -> float:
