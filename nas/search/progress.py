@@ -25,7 +25,7 @@ from nas.search.mutation import format_mutation
 if TYPE_CHECKING:
     from nas.search.callbacks import CandidateInfo
 
-__all__ = ["Progress", "best_candidate", "estimate_seconds_left", "format_mutation"]
+__all__ = ["Progress", "best_candidate", "estimate_seconds_left"]
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ class Progress:
             if result.get("best_trial") is not None
             else best_candidate(s.study)
         )
-        mut = format_mutation(info.mutation) if info else "?"
+        mut = "?" if info is None else format_mutation(info.mutation)
+        mut = "root" if info is not None and info.job_type == "root" else mut
         line = (
             f"[{finished}/{target}] #{number} [{STYLE.get(state, '')}]{state}[/] {mut}"
             + (f" | val {acc:.4f}" if acc is not None else "")
