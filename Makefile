@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 # Optional parts installed with the project: postgres (the psycopg driver for
 # postgresql+psycopg:// storage URLs), workers (Hydra's joblib / SLURM launchers), dashboard
-# (optuna-dashboard). The tests use all of them. `make EXTRAS=dev search` installs less.
-EXTRAS ?= dev,bench,postgres,workers,dashboard
+# (optuna-dashboard), workspace (the wandb workspace template). The tests use all of them.
+# `make EXTRAS=dev search` installs less.
+EXTRAS ?= dev,bench,postgres,workers,dashboard,workspace
 
 .PHONY: search test lint format bench clean-venv
 

@@ -70,6 +70,11 @@ def parser(name: str, doc: str, *, epochs: int, teacher_epochs: int) -> argparse
     p.add_argument("--lr", type=float, default=0.01, help="teacher and from-scratch AdamW lr")
     p.add_argument("--out", type=Path, default=RESULTS / name, help="output folder")
     p.add_argument("--quick", action="store_true", help="tiny data and budget (seconds)")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite tables and plots from the runs.json files already in --out",
+    )
     return p
 
 
@@ -203,7 +208,7 @@ def fmt(values: Sequence[float | None], spec: str = ".1f", n: int | None = None)
         return f"never (0/{n})"
     m, s = mean_sd(got)
     tail = f" ({len(got)}/{n})" if len(got) < n else ""
-    return f"{m:{spec}} ± {s:{spec}}{tail}"
+    return f"{m:{spec}} ± {s:{spec.lstrip('+')}}{tail}"
 
 
 def mean_curve(runs: Sequence[dict], key: str = "val_acc") -> list[float]:
@@ -213,8 +218,8 @@ def mean_curve(runs: Sequence[dict], key: str = "val_acc") -> list[float]:
 
 def choose_targets(teacher_accs: Sequence[float], arms: dict[str, list[dict]], val_size: int,
                    count: int = 4) -> list[float]:  # fmt: skip
-    """``count`` targets from one val example above the best teacher to the best mean curve."""
-    lo = max(teacher_accs) + 1.0 / val_size
+    """``count`` targets from one val example above the mean teacher to the best mean curve."""
+    lo = statistics.fmean(teacher_accs) + 1.0 / val_size
     hi = max(max(mean_curve(runs)) for runs in arms.values())
     if hi <= lo:
         return [round(lo, 4)]
@@ -226,9 +231,10 @@ def reach(run: dict, target: float, x: str) -> float | None:
 
 
 def speedup(base: Sequence[float | None], arm: Sequence[float | None]) -> float | None:
-    """mean(baseline) / mean(arm) over the seeds where both reached the target."""
+    """mean(baseline) / mean(arm) over the seeds where both reached the target; None unless
+    those are a majority of the seeds (a ratio over the one easy seed says little)."""
     pairs = [(b, a) for b, a in zip(base, arm, strict=True) if b is not None and a is not None]
-    if not pairs:
+    if 2 * len(pairs) <= len(base):
         return None
     mb, ma = statistics.fmean(p[0] for p in pairs), statistics.fmean(p[1] for p in pairs)
     return mb / ma if ma > 0 else float("inf")
@@ -362,7 +368,7 @@ def header(name: str, args: argparse.Namespace, argv: Sequence[str] | None) -> s
         f"{args.teacher_epochs} epochs, AdamW (wd 0.01) lr {args.lr} cosine for the teacher; "
         "val accuracy mean ± sd over seeds; `(k/n)`: only k of n seeds reached it; speed-up "
         "(in brackets) = mean baseline time / mean arm time over the seeds where both reached "
-        "the target.\n\n"
+        "the target, n/a unless that is a majority of the seeds.\n\n"
     )
 
 
@@ -373,6 +379,11 @@ def collect(
 
     Returns the arms (arm -> one run per seed), the teacher runs and the val set size.
     """
+    if args.report_only:
+        runs = json.loads((Path(args.out) / data_name / "runs.json").read_text())
+        summary = json.loads((Path(args.out) / data_name / "summary.json").read_text())
+        args.seeds = summary["seeds"]
+        return runs["arms"], runs["teacher"], summary["val_size"]
     arms: dict[str, list[dict]] = {}
     teachers = []
     for seed in args.seeds:
@@ -427,6 +438,7 @@ def report(
 
 def write_table(name: str, args: argparse.Namespace, argv: Sequence[str] | None,
                 parts: Sequence[str], intro: str) -> Path:  # fmt: skip
+    argv = [a for a in (argv or []) if a != "--report-only"]
     path = Path(args.out) / "table.md"
     path.write_text(f"## {name}\n\n{intro}\n\n{header(name, args, argv)}" + "".join(parts))
     return path

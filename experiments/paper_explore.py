@@ -13,8 +13,10 @@ the seed included (it is the same run in every mode).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import paper_common as pc
 
@@ -41,6 +43,11 @@ def grow(model, data, step: str, seed: int, noise: float, split: str = "uneven")
 def describe(model) -> dict:
     convs = [m.out_channels for m in model.modules() if hasattr(m, "out_channels")]
     return {"params": sum(p.numel() for p in model.parameters()), "conv_widths": convs}
+
+
+def old_archs(args, data_name: str) -> list:
+    """The architectures a previous run recorded (``--report-only``)."""
+    return json.loads((Path(args.out) / data_name / "summary.json").read_text())["architectures"]
 
 
 def chain(runs: list[dict]) -> dict:
@@ -123,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         arms, teachers, val_size = pc.collect(args, data_name, run)
         per_arch = {a: [r["per_arch"] for r in runs] for a, runs in arms.items()}
         extra = {"steps": args.steps, "step_epochs": args.step_epochs,
-                 "architectures": archs[0], "per_architecture": per_arch}  # fmt: skip
+                 "architectures": archs[0] if archs else old_archs(args, data_name),
+                 "per_architecture": per_arch}  # fmt: skip
         note = "the seed model; counted in every mode's time"
         md = pc.report(NAME, args, data_name, arms, teachers, val_size, SCRATCH, extra, note)
         rows = []

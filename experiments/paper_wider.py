@@ -60,7 +60,7 @@ def one_seed(args, data, seed) -> dict:
 def main(argv: Sequence[str] | None = None) -> None:
     p = pc.parser(NAME, __doc__, epochs=30, teacher_epochs=30)
     p.add_argument("--student-lr-ratio", type=float, default=0.1)
-    p.add_argument("--noise", type=float, default=0.1)
+    p.add_argument("--noise", type=float, default=0.01)
     args = pc.finish_args(p.parse_args(argv), p)
     parts = []
     for data_name in args.data:

@@ -73,6 +73,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     summary = prepared.run()
     rows = {r["number"]: r for r in summary.lineage}
     root = next((r for r in rows.values() if r["parent"] is None), None)
+    # epoch 0 of every warm child: its val accuracy right after the transform vs its parent's
+    starts = [
+        (r["val_acc_before"], rows[r["parent"]]["val_acc"])
+        for r in rows.values()
+        if mode == "net2net" and r["parent"] is not None and r["val_acc_before"] is not None
+    ]
     return {
         "mode": mode,
         "seed": seed,
@@ -86,6 +92,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "pruned": summary.counts.get("pruned", 0),
         "wall": summary.timings["wall_seconds"],
         "overhead": summary.timings["overhead_fraction"],
+        "warm_starts": len(starts),
+        "exact_warm_starts": sum(before == parent for before, parent in starts),
     }
 
 

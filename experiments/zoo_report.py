@@ -17,7 +17,6 @@ import torch
 import torchvision
 
 from nas import net2net
-from nas.net2net.groups import analyze_widths
 
 #: model -> (input size, constructor kwargs); the zoo test covers the same list
 ZOO: dict[str, tuple[int, dict]] = {
@@ -52,7 +51,7 @@ def report(name: str) -> str:
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None, num_classes=10, **kwargs).eval()
     x = torch.randn(1, 3, size, size)
-    an = analyze_widths(model, x)
+    an = net2net.analyze_widths(model, x)
     listed = net2net.width_groups(model, x)
     found = len(an.groups) + len(an.refused)
     points = net2net.depth_points(model, x)

@@ -5,7 +5,9 @@ Only CLI modules import Hydra/OmegaConf; the library below them takes plain Pyth
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import shutil
 import sys
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+log = logging.getLogger("nas")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -38,6 +41,8 @@ def _remove_empty_run_dir() -> None:
     own = {".hydra", f"{HydraConfig.get().job.name}.log"}
     if all(entry.name in own for entry in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the date folder Hydra made for it, if now empty
+            run_dir.parent.rmdir()
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -99,6 +104,15 @@ def model_spec_from(cfg: DictConfig) -> dict:
     for key in ("_target_", "_convert_", "checkpoint"):
         kwargs.pop(key, None)
     return model_spec(kwargs.pop("name"), **kwargs)
+
+
+def data_spec_from(cfg: DictConfig) -> dict:
+    """What defines the configured data (a resumed study must match): the data config without
+    the loader options that change nothing in the examples."""
+    spec = to_plain(cfg.data)
+    for key in ("num_workers", "pin_memory", "_convert_"):
+        spec.pop(key, None)
+    return spec
 
 
 def _positive(value: Any, field: str, kind: type) -> Any:
@@ -177,3 +191,87 @@ def check_group_choices(argv: list[str], config_dir: str = CONFIG_DIR) -> None:
                     file=sys.stderr,
                 )
                 raise SystemExit(2)
+
+
+def _leaf_keys(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return [prefix]
+    keys = [prefix] if prefix else []
+    for key, value in node.items():
+        keys += _leaf_keys(value, f"{prefix}.{key}" if prefix else str(key))
+    return keys
+
+
+def check_override_keys(argv: list[str], config_name: str, config_dir: str = CONFIG_DIR) -> None:
+    """Refuse `key=value` overrides naming a key the composed config does not have.
+
+    Hydra reports this too, over several lines; this gives one line naming the closest valid key
+    (`serach.trials=3` -> `search.trials`) before Hydra starts and makes a run folder.
+    """
+    import difflib
+
+    from hydra import compose, initialize_config_dir
+
+    pairs = [a.split("=", 1) for a in argv if "=" in a and not a.startswith(("-", "+", "~"))]
+    keys = [k for k, _ in pairs if not k.startswith("hydra.") and k != "hydra"]
+    if not keys:
+        return
+    groups = [f"{k}={v}" for k, v in pairs if (Path(config_dir) / k).is_dir() and "," not in v]
+    try:
+        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+            cfg = compose(config_name, overrides=groups)
+    except Exception:  # a bad group choice: check_group_choices / Hydra report it
+        return
+    known = _leaf_keys(OmegaConf.to_container(cfg, resolve=False))
+    for key in keys:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        print(
+            f"error: unknown config key {key!r}{hint} "
+            f"(add a new key with +{key}=..., see --help for the fields)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
+def early_setup() -> None:
+    """First thing a console entry point does, before anything imports torch: OpenMP threads
+    that sleep instead of spinning while they wait (see nas.train.threads)."""
+    from nas.train.threads import prefer_passive_wait
+
+    prefer_passive_wait()
+
+
+def launcher_jobs() -> int | None:
+    """Parallel jobs of the Hydra launcher in a multirun (e.g. joblib's ``n_jobs``), else None."""
+    if not HydraConfig.initialized():
+        return None
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    n_jobs = hc.launcher.get("n_jobs") if hc.mode == RunMode.MULTIRUN else None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        return None
+    if n_jobs < 0:  # joblib: -1 = one job per core, -2 = all but one, ...
+        from nas.train.threads import available_cores
+
+        n_jobs = max(1, available_cores() + 1 + n_jobs)
+    return n_jobs
+
+
+def set_threads(cfg: DictConfig) -> Any:
+    """Apply the ``threads`` / ``workers`` settings to torch, print and log the choice."""
+    from nas.train.threads import apply_threads, plan_threads
+
+    workers = cfg.get("workers")
+    if workers is None:
+        workers = launcher_jobs()
+    try:
+        plan = apply_threads(plan_threads(cfg.get("threads", "auto"), workers=workers))
+    except ValueError as exc:
+        fail(str(exc))
+    print(plan.describe(), flush=True)
+    log.info(plan.describe())
+    return plan

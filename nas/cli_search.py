@@ -23,10 +23,14 @@ from omegaconf import DictConfig
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    check_override_keys,
+    data_spec_from,
+    early_setup,
     fail,
     guarded,
     instantiate_data,
     model_spec_from,
+    set_threads,
     to_plain,
     train_options,
 )
@@ -69,6 +73,7 @@ def build(cfg: DictConfig) -> Any:
             config,
             data=data,
             seed_model=model_spec_from(cfg),
+            data_spec=data_spec_from(cfg),
             train=train,
             storage=cfg.get("storage"),
             artifacts=cfg.get("artifacts"),
@@ -80,6 +85,7 @@ def build(cfg: DictConfig) -> Any:
     except (SearchConfigError, CheckpointError) as exc:
         fail(str(exc))
     job.env.callbacks.extend(_callbacks(cfg, run_dir))
+    job.env.run_config = to_plain(cfg)  # the loggers record the whole resolved configuration
     return job
 
 
@@ -88,6 +94,7 @@ def run(cfg: DictConfig) -> Any:
     """Build, search, close the loggers; returns the SearchSummary."""
     from nas.search import SearchConfigError
 
+    set_threads(cfg)
     job = build(cfg)
     try:
         return job.run()
@@ -107,7 +114,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
+    early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
+    check_override_keys(sys.argv[1:], "nas_search")
     _hydra_main()
 
 

@@ -6,12 +6,11 @@ nas-train data=digits model=cnn2d train.epochs=5
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
@@ -20,30 +19,34 @@ from rich.table import Table
 from nas.cli_common import (
     CONFIG_DIR,
     check_group_choices,
+    check_override_keys,
+    early_setup,
     guarded,
     instantiate_data,
     model_spec_from,
+    set_threads,
     train_options,
 )
 
 
-def _save(run_dir: Path, model: torch.nn.Module, spec: dict, metrics: dict) -> None:
+def _save(run_dir: Path, model: Any, spec: dict, metrics: dict) -> None:
     """Write weights and a JSON description; each file appears whole or not at all."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "model.pt.tmp"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, run_dir / "model.pt")
-    tmp_json = run_dir / "model.json.tmp"
-    tmp_json.write_text(json.dumps({"model": spec, **metrics}, indent=2))
-    os.replace(tmp_json, run_dir / "model.json")
+    from nas.search.candidate import atomic_write_bytes, state_dict_bytes  # imports optuna
+
+    atomic_write_bytes(run_dir / "model.pt", state_dict_bytes(model))
+    description = json.dumps({"model": spec, **metrics}, indent=2)
+    atomic_write_bytes(run_dir / "model.json", description.encode())
 
 
 @guarded
 def run(cfg: DictConfig) -> dict:
     """Train the configured model; returns the reported metrics."""
+    import torch
+
     from nas.models import build_from_spec
     from nas.train import evaluate, train
 
+    set_threads(cfg)
     options = train_options(cfg.train)
     data = instantiate_data(cfg)
     spec = model_spec_from(cfg)
@@ -94,7 +97,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: check config-group choices, then hand over to Hydra."""
+    early_setup()  # before torch is imported
     check_group_choices(sys.argv[1:])
+    check_override_keys(sys.argv[1:], "nas_train")
     _hydra_main()
 
 

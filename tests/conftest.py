@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the apps' threads=auto follows it
 
 import pytest
 import torch

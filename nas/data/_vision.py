@@ -9,7 +9,9 @@ md5 comparison (the files must still exist and parse). Downloads always check th
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,18 +35,17 @@ class _Spec:
     std: tuple[float, ...]
     crop_padding: int  # augmentation: random crop of the full size after this much padding
     flip: bool  # augmentation: random horizontal flip
+    md5: bool  # torchvision compares the files with the official md5 (not only presence)
 
 
-_SPECS = {
-    "mnist": _Spec("MNIST", (1, 28, 28), 10, (0.1307,), (0.3081,), 2, False),
-    "fashion_mnist": _Spec("FashionMNIST", (1, 28, 28), 10, (0.2860,), (0.3530,), 2, True),
-    "cifar10": _Spec(
-        "CIFAR10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 4, True
-    ),
-    "cifar100": _Spec(
-        "CIFAR100", (3, 32, 32), 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 4, True
-    ),
-}
+_SPECS = {  # name: class, input shape, classes, mean, std, crop padding, flip, md5 checked
+    "mnist": _Spec("MNIST", (1, 28, 28), 10, (0.1307,), (0.3081,), 2, False, False),
+    "fashion_mnist": _Spec("FashionMNIST", (1, 28, 28), 10, (0.2860,), (0.3530,), 2, True, False),
+    "cifar10": _Spec("CIFAR10", (3, 32, 32), 10, (0.4914, 0.4822, 0.4465),
+                     (0.2470, 0.2435, 0.2616), 4, True, True),
+    "cifar100": _Spec("CIFAR100", (3, 32, 32), 100, (0.5071, 0.4865, 0.4409),
+                      (0.2673, 0.2564, 0.2762), 4, True, True),
+}  # fmt: skip
 
 
 def expected_files(name: str, root: str) -> list[str]:
@@ -141,7 +142,28 @@ def vision_bundle(
     val_fraction: float = 0.1,
     seed: int = 0,
 ) -> DataBundle:
-    """Build the bundle of a torchvision data set; see :func:`nas.data.cifar10` for the arguments."""
+    """The bundle of torchvision data set ``name`` (a key of ``_SPECS``).
+
+    Images are scaled to [0, 1] and normalized with the train split's per-channel mean/std.
+
+    Args:
+        root: Folder holding the data set in torchvision's layout.
+        download: Fetch the official files into ``root`` first when they are missing.
+        augment: Random crop (after padding) and, where the set allows it, horizontal flip, on
+            the train split only; val and test are never augmented.
+        subset: Keep at most this many examples of the train split (before val is carved)
+            and of the test split, drawn with ``seed``; None keeps all.
+        verify_checksums: Let torchvision compare each file with the official md5 (CIFAR
+            only; MNIST files are checked for presence); False reads files that differ
+            (re-packed subsets, test fixtures). See the module docstring.
+        batch_size, num_workers, pin_memory: Passed to the DataLoaders.
+        val_fraction: Share of the train split held out as val (not augmented), in (0, 1).
+        seed: Seeds the subset, the val split and the train shuffling.
+
+    Raises:
+        DataError: files missing (and download off or failed), unreadable or failing md5.
+        ValueError: a bad argument (one line naming it).
+    """
     spec = _SPECS[name]
     if not isinstance(root, str | os.PathLike):
         raise ValueError(f"data: root must be a folder path, got {root!r}")
@@ -170,114 +192,61 @@ def vision_bundle(
     )
 
 
-def mnist(
-    *,
-    root: str = "data",
-    download: bool = False,
-    augment: bool = False,
-    subset: int | None = None,
-    batch_size: int = 128,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-) -> DataBundle:
+def _factory(name: str, doc: str) -> Callable[..., DataBundle]:
+    """The public factory of data set ``name``: :func:`vision_bundle` with the name bound.
+
+    Its signature is ``vision_bundle``'s keyword arguments (without ``verify_checksums`` for
+    sets torchvision checks for presence only), so Hydra configs, ``help()`` and bad keyword
+    arguments behave as with a hand-written function.
+    """
+    params = [
+        p
+        for p in inspect.signature(vision_bundle).parameters.values()
+        if p.name != "name" and (p.name != "verify_checksums" or _SPECS[name].md5)
+    ]
+    signature = inspect.Signature(params, return_annotation="DataBundle")
+
+    def factory(**kwargs: Any) -> DataBundle:
+        try:
+            signature.bind(**kwargs)
+        except TypeError as err:
+            raise TypeError(f"{name}() {err}") from None
+        return vision_bundle(name, **kwargs)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    return factory
+
+
+mnist = _factory(
+    "mnist",
     """MNIST from ``root/MNIST/raw/*-ubyte``; input ``(1, 28, 28)``, 10 classes.
 
     Augmentation: random crop after 2-pixel padding (no flip: digits are not mirror-symmetric).
-    Arguments as in :func:`cifar10` (torchvision checks MNIST files for presence only).
-    """
-    return vision_bundle(
-        "mnist", root=root, download=download, augment=augment, subset=subset,
-        batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-        val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
-
-
-def fashion_mnist(
-    *,
-    root: str = "data",
-    download: bool = False,
-    augment: bool = False,
-    subset: int | None = None,
-    batch_size: int = 128,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-) -> DataBundle:
+    Arguments as in :func:`vision_bundle` (torchvision checks MNIST files for presence only).
+    """,
+)
+fashion_mnist = _factory(
+    "fashion_mnist",
     """Fashion-MNIST from ``root/FashionMNIST/raw/*-ubyte``; input ``(1, 28, 28)``, 10 classes.
 
     Augmentation: random crop after 2-pixel padding and horizontal flip. Arguments as in
-    :func:`cifar10`.
-    """
-    return vision_bundle(
-        "fashion_mnist", root=root, download=download, augment=augment, subset=subset,
-        batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-        val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
-
-
-def cifar10(
-    *,
-    root: str = "data",
-    download: bool = False,
-    augment: bool = False,
-    subset: int | None = None,
-    verify_checksums: bool = True,
-    batch_size: int = 128,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-) -> DataBundle:
+    :func:`vision_bundle`.
+    """,
+)
+cifar10 = _factory(
+    "cifar10",
     """CIFAR-10 from ``root/cifar-10-batches-py``; input ``(3, 32, 32)``, 10 classes.
 
-    Images are scaled to [0, 1] and normalized with the train split's per-channel mean/std.
-
-    Args:
-        root: Folder holding the data set in torchvision's layout.
-        download: Fetch the official files into ``root`` first when they are missing.
-        augment: Random crop (4-pixel padding) and horizontal flip on the train split only;
-            val and test are never augmented.
-        subset: Keep at most this many examples of the train split (before val is carved)
-            and of the test split, drawn with ``seed``; None keeps all.
-        verify_checksums: Let torchvision compare each file with the official md5; False reads
-            files that differ (re-packed subsets, test fixtures). See the module docstring.
-        batch_size, num_workers, pin_memory: Passed to the DataLoaders.
-        val_fraction: Share of the train split held out as val (not augmented), in (0, 1).
-        seed: Seeds the subset, the val split and the train shuffling.
-
-    Raises:
-        DataError: files missing (and download off or failed), unreadable or failing md5.
-        ValueError: a bad argument (one line naming it).
-    """
-    return vision_bundle(
-        "cifar10", root=root, download=download, augment=augment, subset=subset,
-        verify_checksums=verify_checksums, batch_size=batch_size, num_workers=num_workers,
-        pin_memory=pin_memory, val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
-
-
-def cifar100(
-    *,
-    root: str = "data",
-    download: bool = False,
-    augment: bool = False,
-    subset: int | None = None,
-    verify_checksums: bool = True,
-    batch_size: int = 128,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-    val_fraction: float = 0.1,
-    seed: int = 0,
-) -> DataBundle:
+    Augmentation: random crop after 4-pixel padding and horizontal flip. Arguments as in
+    :func:`vision_bundle`.
+    """,
+)
+cifar100 = _factory(
+    "cifar100",
     """CIFAR-100 (fine labels) from ``root/cifar-100-python``; input ``(3, 32, 32)``, 100 classes.
 
-    Arguments as in :func:`cifar10`.
-    """
-    return vision_bundle(
-        "cifar100", root=root, download=download, augment=augment, subset=subset,
-        verify_checksums=verify_checksums, batch_size=batch_size, num_workers=num_workers,
-        pin_memory=pin_memory, val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
+    Augmentation as CIFAR-10's. Arguments as in :func:`vision_bundle`.
+    """,
+)

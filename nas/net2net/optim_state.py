@@ -1,7 +1,7 @@
 """Grow an optimizer's state (SGD momentum, Adam moments) along with a widened model.
 
 Most Net2Net implementations restart the student's optimizer. With the mapping that
-:func:`~nas.net2net.widen.widen_with_mapping` returns, the teacher's per-parameter state can be
+:func:`~nas.net2net.widen_with_mapping` returns, the teacher's per-parameter state can be
 carried over instead: every state tensor shaped like its parameter is indexed exactly like the
 parameter's weights (a copied unit starts with its source's momentum and second moment).
 """
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .widen import Mapping
+from .width.remap import Mapping
 
 __all__ = ["grow_optimizer_state"]
 

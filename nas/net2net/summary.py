@@ -15,15 +15,9 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from .depth_types import call_model
-from .tracing import symbolic_trace
+from .graph import WEIGHT_LAYERS, call_model, in_mode, symbolic_trace
 
 __all__ = ["architecture", "describe_change", "summarize"]
-
-_WEIGHT_LAYERS = (
-    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-    nn.ConvTranspose3d, nn.MultiheadAttention, nn.Embedding,
-)  # fmt: skip
 
 
 def _is_layer(m: nn.Module) -> bool:
@@ -59,16 +53,12 @@ def _layers(model: nn.Module, example_input: Any) -> list[tuple[str, nn.Module]]
         m.register_forward_hook(lambda *_a, n=n: order.append(n) if n not in order else None)
         for n, m in layers.items()
     ]
-    modes = {m: m.training for m in model.modules()}
     try:
-        model.eval()
-        with torch.no_grad():
+        with in_mode(model), torch.no_grad():
             call_model(model, example_input)
     finally:
         for h in handles:
             h.remove()
-        for m, t in modes.items():
-            m.training = t
     order += [n for n in layers if n not in order]
     return [(n, layers[n]) for n in order]
 
@@ -82,7 +72,7 @@ def _depth(model: nn.Module, fallback: int) -> int:
     depth: dict[fx.Node, int] = {}
     for n in gm.graph.nodes:
         d = max((depth[i] for i in n.all_input_nodes), default=0)
-        is_w = n.op == "call_module" and isinstance(gm.get_submodule(n.target), _WEIGHT_LAYERS)
+        is_w = n.op == "call_module" and isinstance(gm.get_submodule(n.target), WEIGHT_LAYERS)
         depth[n] = d + int(is_w)
         if n.op == "output":
             return depth[n]
@@ -92,7 +82,7 @@ def _depth(model: nn.Module, fallback: int) -> int:
 def _width_groups(model: nn.Module, example_input: Any) -> dict[str, int]:
     """Width per width group, when the widening engine is available (it is optional here)."""
     try:
-        from .widen import width_groups
+        from .width.wider import width_groups
     except ImportError:
         return {}
     try:
@@ -112,7 +102,7 @@ def architecture(model: nn.Module, example_input: Any) -> dict[str, Any]:
             row["kernel"] = list(m.kernel_size)
         row["params"] = sum(p.numel() for p in m.parameters())
         rows.append(row)
-    n_weight = sum(isinstance(m, _WEIGHT_LAYERS) for _, m in layers)
+    n_weight = sum(isinstance(m, WEIGHT_LAYERS) for _, m in layers)
     return {
         "class": type(model).__name__,
         "params": sum(p.numel() for p in model.parameters()),

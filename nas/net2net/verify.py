@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .errors import VerificationError
+from .graph.calls import call_model, in_mode
 
 __all__ = ["check_preserved", "output_scale", "preservation_error"]
 
@@ -46,24 +47,11 @@ def _cast(x: Any, dtype: torch.dtype | None) -> Any:
     return x
 
 
-def _call(model: nn.Module, example_input: Any) -> Any:
-    if isinstance(example_input, Mapping):
-        return model(**example_input)
-    if isinstance(example_input, tuple):
-        return model(*example_input)
-    return model(example_input)
-
-
 def _outputs(
     model: nn.Module, example_input: Any, dtype: torch.dtype | None, train: bool
 ) -> list[torch.Tensor]:
-    was_training = model.training
-    try:
-        model.train(train)
-        with torch.no_grad():
-            return [t.detach() for t in _flatten(_call(model, _cast(example_input, dtype)))]
-    finally:
-        model.train(was_training)
+    with in_mode(model, train=train), torch.no_grad():
+        return [t.detach() for t in _flatten(call_model(model, _cast(example_input, dtype)))]
 
 
 def max_abs_diff(

@@ -70,6 +70,7 @@ def prepare_search(
     *,
     data: DataBundle,
     seed_model: dict,
+    data_spec: dict | None = None,
     train: TrainOptions | None = None,
     storage: str | None = None,
     artifacts: str | Path | None = None,
@@ -85,6 +86,8 @@ def prepare_search(
         config: The search's settings (validated here); ``config.study`` None: a fresh name.
         data: Train / val / test loaders (``nas.data``).
         seed_model: ``nas.models.model_spec(...)`` of the root architecture.
+        data_spec: What defines the data (e.g. the data config); a study resumed later must
+            be given the same. None: the data set's name and split sizes.
         train: Per-candidate training options; ``train.lr`` is the root's (teacher's) rate.
         storage: SQLAlchemy URL of the Optuna storage; None: ``<outputs>/nas.db`` (SQLite).
         artifacts: Checkpoint store folder; None: ``<outputs>/artifacts``.
@@ -122,6 +125,7 @@ def prepare_search(
     env = SearchEnv(
         data=data,
         seed_spec=seed_model,
+        data_spec=data_spec if data_spec is not None else {"name": data.name, **data.sizes()},
         storage_url=storage or default_storage_url(outputs),
         artifacts_dir=artifacts_dir,
         out_dir=out_dir,
@@ -146,5 +150,6 @@ def run_search(cfg: SearchConfig, env: SearchEnv) -> SearchSummary:
     summary = finish(searcher)
     if env.progress:
         print_summary(summary, searcher.progress.console)
+        searcher.progress.log_printed()
     CallbackList(env.callbacks).on_search_end(summary)
     return summary

@@ -31,6 +31,7 @@ class CandidateInfo:
     hparams: dict  # lr, lr_ratio, noise, ...
     warm_start: bool
     job_type: str  # "root" | "candidate"
+    val_acc_before: float | None = None  # val accuracy after the warm start, before training
 
 
 @dataclass
@@ -58,16 +59,20 @@ class SearchCallback:
     """Base class: override what you need; every method is optional."""
 
     def on_search_start(self, study_name: str, config: dict) -> None:
-        """Once, after the study is opened (config: the search's plain-dict configuration)."""
+        """Once, after the study is opened. config: the search's plain-dict configuration, or
+        the whole run's (data, model, train, ..., with the search's under ``search``)."""
 
     def on_candidate_start(self, info: CandidateInfo) -> None:
-        """Before a candidate trains (after its warm start)."""
+        """Before a candidate trains, after its warm start (``info.val_acc_before`` is set when
+        it was measured: every child, and a root grown from a checkpoint)."""
 
     def on_epoch(self, info: CandidateInfo, record: dict) -> None:
         """After each epoch: epoch, train_loss, val_loss, val_acc, lr, seconds."""
 
     def on_candidate_end(self, info: CandidateInfo, result: dict) -> None:
-        """state ("complete"|"pruned"|"fail"), val_acc, val_acc_before_training, reason."""
+        """state ("complete"|"pruned"|"fail"), val_acc, val_acc_before_training, reason;
+        finished (the study's finished candidates, resumed runs included), best_trial and
+        best_val_acc (the study's best so far)."""
 
     def on_search_end(self, summary: SearchSummary) -> None:
         """Once, after the best candidate is evaluated and exported."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
+import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import optuna
@@ -28,6 +30,7 @@ __all__ = [
     "CheckpointError",
     "atomic_write_bytes",
     "build_candidate",
+    "describe_mismatch",
     "load_state_dict",
     "load_user_checkpoint",
     "save_checkpoint",
@@ -95,10 +98,63 @@ def load_state_dict(store: ArtifactStore, ref: dict, *, what: str = "checkpoint"
             f"{what}: sha256 mismatch (stored {str(ref.get('sha256'))[:12]}..., "
             f"read {digest[:12]}...): corrupted or partially written"
         )
+    return _torch_load(io.BytesIO(data), what)
+
+
+def _torch_load(source: io.BytesIO | Path, what: str) -> object:
+    """``torch.load(weights_only=True)`` with errors that say what the file is, in one line.
+
+    torch's own message for a file holding Python objects advises ``weights_only=False``, i.e.
+    running the file's code; that advice is not passed on.
+    """
     try:
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        return torch.load(source, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        found = re.findall(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise CheckpointError(
+                f"{what}: not a weights-only state dict (it holds {found[0]}); only tensors "
+                "are loaded, never pickled objects: save model.state_dict() instead"
+            ) from None
+        reader = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+        detail = reader.group(1).strip() if reader else type(exc).__name__
+        raise CheckpointError(f"{what}: not a torch.save file of tensors ({detail})") from None
     except Exception as exc:
-        raise CheckpointError(f"{what}: not a loadable state_dict: {exc}") from exc
+        text = " ".join(str(exc).split()) if "weights_only" not in str(exc) else ""
+        detail = f" ({type(exc).__name__}: {text[:200]})" if text else f" ({type(exc).__name__})"
+        raise CheckpointError(f"{what}: not a torch.save file{detail}") from None
+
+
+def _shape(t: object) -> str:
+    return str(list(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _listed(keys: list[str], limit: int = 3) -> str:
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def describe_mismatch(model: nn.Module, state_dict: Mapping[str, object]) -> str | None:
+    """How ``state_dict`` differs from ``model``'s, in one line; None when every tensor fits.
+
+    Names the first keys whose shapes differ with both shapes, then missing and unexpected keys.
+    """
+    own = model.state_dict()
+    shapes = [
+        f"{k} is {_shape(v)} in the checkpoint, {_shape(own[k])} in the model"
+        for k, v in state_dict.items()
+        if k in own and (not isinstance(v, torch.Tensor) or v.shape != own[k].shape)
+    ]
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    parts = []
+    if shapes:
+        parts.append(f"{len(shapes)} tensor(s) differ in shape: {_listed(shapes, 2)}")
+    if missing:
+        parts.append(f"missing {len(missing)} key(s): {_listed(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)} key(s): {_listed(unexpected)}")
+    return "; ".join(parts) or None
 
 
 def build_candidate(
@@ -115,28 +171,32 @@ def build_candidate(
     model = build_from_spec(seed_spec, input_shape=input_shape, num_classes=num_classes)
     model = replay(model, path, example_input)
     if state_dict is not None:
+        mismatch = describe_mismatch(model, state_dict)
+        if mismatch:
+            raise CheckpointError(f"{what}: does not fit the architecture: {mismatch}")
         try:
             model.load_state_dict(state_dict, strict=True)
-        except (RuntimeError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except (RuntimeError, KeyError) as exc:  # not a shape or key problem: say what torch says
+            first = " ".join(str(exc).split()) or type(exc).__name__
             raise CheckpointError(f"{what}: does not fit the architecture: {first}") from exc
     return model
 
 
 def load_user_checkpoint(path: str | Path) -> dict:
     """A state_dict the user trained before (``model.checkpoint=PATH``), tensors only."""
-    try:
-        obj = torch.load(Path(path), weights_only=True, map_location="cpu")
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"model.checkpoint: no such file {path}") from exc
-    except Exception as exc:
-        raise CheckpointError(
-            f"model.checkpoint: {path} is not a loadable state_dict: {exc}"
-        ) from exc
+    if not Path(path).is_file():
+        raise CheckpointError(f"model.checkpoint: no such file {path}")
+    obj = _torch_load(Path(path), f"model.checkpoint: {path}")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
         raise CheckpointError(
-            f"model.checkpoint: {path} holds a {type(obj).__name__}, not a state_dict"
+            f"model.checkpoint: {path} holds a {type(obj).__name__}, not a state dict"
+        )
+    odd = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise CheckpointError(
+            f"model.checkpoint: {path} is a dict but not a state dict: {odd[0]!r} holds a "
+            f"{type(obj[odd[0]]).__name__}, not a tensor (save model.state_dict())"
         )
     return obj

@@ -18,6 +18,7 @@ PARENT_POLICIES = ("best", "tournament", "pareto")
 PRUNERS = ("none", "gain", "median", "successive_halving", "hyperband")
 SAMPLERS = ("tpe", "random")
 FINAL_TRAIN = ("none", "finetune", "scratch")
+SPLITS = ("even", "uneven")
 
 
 class SearchConfigError(ValueError):
@@ -40,8 +41,9 @@ class SearchConfig:
     mutations: list[str] = field(default_factory=lambda: list(MUTATION_OPS))
     widen_factors: list[float] = field(default_factory=lambda: [2.0])
     max_ops: int = 2
-    lr_ratio: tuple[float, float] = (0.1, 1.0)
+    lr_ratio: tuple[float, float] = (0.5, 1.0)
     noise: list[float] = field(default_factory=lambda: [0.0])
+    split: str = "uneven"
     hparams: dict[str, list[float]] = field(default_factory=dict)  # optimizer kwarg: [low, high]
     warm_start: bool = True
     grow_optimizer: bool = True
@@ -88,6 +90,7 @@ class SearchConfig:
         _choice("pruner", self.pruner, PRUNERS)
         _choice("sampler", self.sampler, SAMPLERS)
         _choice("final_train", self.final_train, FINAL_TRAIN)
+        _choice("split", self.split, SPLITS)
         if not self.mutations:
             raise SearchConfigError("search.mutations: empty; choose from widen, deepen")
         for op in self.mutations:

@@ -6,20 +6,17 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nas.net2net.graph import in_mode
+
 __all__ = ["count_flops", "count_params"]
 
 
 def count_flops(model: nn.Module, example_input: torch.Tensor) -> int:
     """FLOPs for one example (batch of 1) in eval mode; the model's mode is restored."""
     x = example_input[:1]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
-        return int(counter.get_total_flops())
-    finally:
-        model.train(was_training)
+    with in_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return int(counter.get_total_flops())
 
 
 def count_params(model: nn.Module) -> int:

@@ -33,7 +33,7 @@ from nas.search.config import SearchConfig
 from nas.search.flops import count_flops, count_params
 from nas.search.metrics import accuracy64, reinitialize
 from nas.search.parents import choose_parent
-from nas.search.progress import Progress
+from nas.search.progress import Progress, best_candidate
 from nas.search.pruners import REFERENCE_ATTR
 from nas.search.space import MutationError, describe, propose
 from nas.train import TrainOptions, train
@@ -54,10 +54,12 @@ class SearchEnv:
     storage_url: str
     artifacts_dir: Path
     out_dir: Path
+    data_spec: dict = field(default_factory=dict)  # what defines the data (a resume must match)
     train: TrainOptions = field(default_factory=TrainOptions)  # per candidate; lr = the root's
     root_state_dict: dict | None = None  # model.checkpoint: grow a model trained elsewhere
     callbacks: list[SearchCallback] = field(default_factory=list)
     progress: bool = True
+    run_config: dict | None = None  # the caller's whole resolved config, for the loggers
 
 
 class _Reject(Exception):
@@ -83,7 +85,7 @@ class Searcher:
         self.input_shape = tuple(env.data.input_shape)
         self.num_classes = env.data.num_classes
         self.storage = st.open_storage(env.storage_url, stale_after=cfg.stale_after)
-        identity = {"seed_model": env.seed_spec, "data": env.data.name}
+        identity = {"seed_model": env.seed_spec, "data": env.data_spec, "seed": cfg.seed}
         self.study, self.resumed = st.open_study(self.storage, study_name, cfg, identity)
         self.store = st.artifact_store(env.artifacts_dir)
         self.recovered = st.recover_stale(self.study, cfg.stale_after)
@@ -123,6 +125,34 @@ class Searcher:
         self._remember(t.number, model)
         return model
 
+    def load(self, t: FrozenTrial) -> nn.Module | None:
+        """:meth:`model_of`, or None (noted, and never used as a parent again) when the
+        checkpoint cannot be read or fails its checksum."""
+        if t.number in self.bad_parents:
+            return None
+        try:
+            return self.model_of(t)
+        except cand.CheckpointError as exc:
+            self.progress.note(f"trial {t.number} cannot be loaded: {exc}")
+            self.bad_parents.add(t.number)
+            return None
+
+    def add_compute(self, seconds: float) -> None:
+        """Count training done outside the loop (the final training) as compute, not overhead."""
+        self.compute += seconds
+
+    def timings(self) -> dict[str, float]:
+        """Wall time so far, training compute, and the loop's overhead (all the rest)."""
+        wall = time.perf_counter() - self.t0
+        overhead = max(wall - self.compute, 0.0)
+        return {
+            "wall_seconds": wall,
+            "compute_seconds": self.compute,
+            "overhead_seconds": overhead,
+            "overhead_fraction": overhead / wall if wall > 0 else 0.0,
+            "trainings": self.trainings,
+        }
+
     def _remember(self, number: int, model: nn.Module, opt_state: dict | None = None) -> None:
         self.cache[number] = model
         if opt_state is not None:
@@ -134,11 +164,15 @@ class Searcher:
     # ----------------------------------------------------------------- the loop
     def run(self) -> None:
         """Ask/tell until the study holds ``cfg.trials`` finished candidates (or time is up)."""
-        self.cb.on_search_start(self.name, dataclasses.asdict(self.cfg))
+        config = dataclasses.asdict(self.cfg)
+        if self.env.run_config:  # data, model, train, ... as the caller resolved them
+            config = {**self.env.run_config, "search": config}
+        self.cb.on_search_start(self.name, config)
         self.progress.start(self)
         failures = 0
         while workers.work_left(self):  # other workers' RUNNING candidates count too
-            if self.cfg.time_limit and time.perf_counter() - self.t0 > self.cfg.time_limit:
+            over = self.cfg.time_limit and time.perf_counter() - self.t0 > self.cfg.time_limit
+            if over and self.root() is not None:  # the root is always trained
                 self.progress.note(f"time limit {self.cfg.time_limit:.0f}s reached: stopping")
                 break
             if failures >= self.cfg.max_failures:
@@ -160,10 +194,12 @@ class Searcher:
                 info, model, parent_acc, opt_state = self._root(trial)
             else:
                 info, model, parent_acc, opt_state = self._child(trial)
-            self.cb.on_candidate_start(info)
             if info.job_type != "root" or self.env.root_state_dict is not None:
                 before = accuracy64(model, self.env.data.val)
                 trial.set_user_attr("val_acc_before", before)
+                info.val_acc_before = before  # the loggers' epoch 0
+            self.cb.on_candidate_start(info)
+            if before is not None:
                 self._check_preserved(trial, info, before, parent_acc)
             val, opt_state = self._train(trial, info, model, opt_state)
             cand.save_checkpoint(trial, model, self.store)
@@ -180,11 +216,15 @@ class Searcher:
             self.study.tell(trial, state=state)
             if state == TrialState.FAIL:
                 log.warning("trial %d failed: %s", trial.number, reason)
+        best = best_candidate(self.study)
         result = {
             "state": state.name.lower(),
             "val_acc": acc,
             "val_acc_before_training": before,
             "reason": reason,
+            "finished": self.finished(),  # the study's count: continues across resumes
+            "best_trial": best[0] if best else None,
+            "best_val_acc": best[1] if best else None,
         }
         if info is not None:
             self.cb.on_candidate_end(info, result)
@@ -245,7 +285,7 @@ class Searcher:
         model, mutation, opt_state = propose(
             trial, copy.deepcopy(teacher), self.example, mutations=cfg.mutations,
             widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
-            seed=cfg.seed * 100_003 + trial.number, data=[self.batch],
+            seed=cfg.seed * 100_003 + trial.number, data=[self.batch], split=cfg.split,
             optimizer_state=teacher_state if grow else None,
         )  # fmt: skip
         workers.refuse_twin(self.study, trial, parent.number, mutation)

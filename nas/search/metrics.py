@@ -8,6 +8,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from nas.net2net.graph import in_mode
+
 __all__ = ["accuracy64", "reinitialize"]
 
 
@@ -23,28 +25,22 @@ def accuracy64(
     (float32 error is ~1e-6 of that scale), and the rest (usually none) are re-run in float64.
     A float64 pass of the whole split would cost 2-3x a float32 one on CPU, far more on GPUs.
     """
-    modes = {m: m.training for m in model.modules()}
     correct = total = 0
     doubtful: list[tuple[torch.Tensor, torch.Tensor]] = []
-    try:
-        model.eval()
-        with torch.no_grad():
-            for x, y in loader:
-                logits = model(x.to(device)).float().cpu()
-                pred = logits.argmax(dim=-1)
-                if logits.shape[-1] > 1:
-                    top2 = logits.topk(2, dim=-1).values
-                    scale = logits.abs().amax(dim=-1).clamp_min(1.0)
-                    sure = (top2[:, 0] - top2[:, 1]) > margin * scale
-                else:
-                    sure = torch.ones_like(y, dtype=torch.bool)
-                correct += int((pred == y)[sure].sum())
-                total += int(y.numel())
-                if not bool(sure.all()):
-                    doubtful.append((x[~sure], y[~sure]))
-    finally:
-        for m, t in modes.items():
-            m.training = t
+    with in_mode(model), torch.no_grad():
+        for x, y in loader:
+            logits = model(x.to(device)).float().cpu()
+            pred = logits.argmax(dim=-1)
+            if logits.shape[-1] > 1:
+                top2 = logits.topk(2, dim=-1).values
+                scale = logits.abs().amax(dim=-1).clamp_min(1.0)
+                sure = (top2[:, 0] - top2[:, 1]) > margin * scale
+            else:
+                sure = torch.ones_like(y, dtype=torch.bool)
+            correct += int((pred == y)[sure].sum())
+            total += int(y.numel())
+            if not bool(sure.all()):
+                doubtful.append((x[~sure], y[~sure]))
     if doubtful:
         m64 = copy.deepcopy(model).to(device=device, dtype=torch.float64).eval()
         with torch.no_grad():

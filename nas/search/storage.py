@@ -195,6 +195,15 @@ def open_study(
     return study, not created
 
 
+def _first_difference(path: str, old: object, new: object) -> tuple[str, object, object]:
+    """The first place two JSON values differ, e.g. ("data.seed", 0, 1)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            if old.get(key) != new.get(key):
+                return _first_difference(f"{path}.{key}", old.get(key), new.get(key))
+    return path, old, new
+
+
 IDENTITY_WAIT = 10.0  # seconds a joining worker waits for the creator's identity attributes
 
 
@@ -220,7 +229,8 @@ def _check_identity(
     for key, value in identity.items():
         stored = attrs.get(key)
         if stored is not None and stored != value:
+            where, was, now = _first_difference(key, stored, value)
             raise SearchConfigError(
-                f"study {name!r} was created with {key}={stored}, not {value}; "
+                f"study {name!r} was created with {where}={was}, not {now}; "
                 "use another search.study"
             )

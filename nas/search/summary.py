@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from nas.search import candidate as cand
 from nas.search.callbacks import SearchSummary
 from nas.search.lineage import best_so_far, lineage_path, lineage_rows
 from nas.search.metrics import accuracy64, reinitialize
+from nas.search.mutation import format_mutation
 from nas.search.parents import candidates, pareto_front, rank_by_accuracy
-from nas.search.progress import format_mutation
 from nas.train import evaluate, train
 
 __all__ = ["finish", "print_summary"]
@@ -37,7 +36,7 @@ def _final_train(s: Any, best: Any, model: Any) -> dict:
     kw = options.train_kwargs(lr=lr)
     kw["progress"] = options.progress and s.env.progress
     res = train(student, s.env.data, seed=s.cfg.seed, **kw)
-    s.compute += float(res.compute_seconds)
+    s.add_compute(float(res.compute_seconds))
     _, test = evaluate(student, s.env.data.test)
     return {
         "mode": mode,
@@ -116,24 +115,19 @@ def finish(s: Any) -> SearchSummary:
         counts=counts,
     )
     best = model = None
-    for t in rank_by_accuracy([t for t in pool if t.number not in s.bad_parents]):
-        try:
-            best, model = t, s.model_of(t)
+    for t in rank_by_accuracy(pool):
+        model = s.load(t)
+        if model is not None:  # else corrupted since: the next best stands in
+            best = t
             break
-        except cand.CheckpointError as exc:  # corrupted since: the next best stands in
-            s.progress.note(f"trial {t.number} cannot be exported: {exc}")
-            s.bad_parents.add(t.number)
-            best = None
     if best is not None:
         summary.best_trial, summary.best_val_acc = best.number, best.values[0]
         summary.test_acc = float(evaluate(model, s.env.data.test)[1])
         summary.best_path = lineage_path(rows, best.number)
         root = s.root()
-        if root is not None and root.number not in s.bad_parents:
-            try:
-                summary.root_test_acc = float(evaluate(s.model_of(root), s.env.data.test)[1])
-            except cand.CheckpointError:
-                summary.root_test_acc = None
+        root_model = s.load(root) if root is not None else None
+        if root_model is not None:
+            summary.root_test_acc = float(evaluate(root_model, s.env.data.test)[1])
         if len(s.cfg.directions) > 1:
             summary.pareto = [t.number for t in pareto_front(pool)]
         if s.cfg.final_train != "none":
@@ -141,15 +135,7 @@ def finish(s: Any) -> SearchSummary:
         summary.export_dir = str(_export(s, best, model, rows, summary))
         if summary.final_train:
             summary.final_train.pop("model", None)
-    wall = time.perf_counter() - s.t0
-    overhead = max(wall - s.compute, 0.0)
-    summary.timings = {
-        "wall_seconds": wall,
-        "compute_seconds": s.compute,
-        "overhead_seconds": overhead,
-        "overhead_fraction": overhead / wall if wall > 0 else 0.0,
-        "trainings": s.trainings,
-    }
+    summary.timings = s.timings()
     return summary
 
 

@@ -33,6 +33,8 @@ class OfflineRun:
     config: dict[str, Any]
     summary: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str = ""
+    resumed: bool = False  # started with resume: `wandb sync` appends it to the run of its id
 
     def curve(self, key: str) -> list[Any]:
         """Values of ``key`` over the history rows that have it, in step order."""
@@ -89,6 +91,8 @@ def read_offline_run(run_dir: str | Path) -> OfflineRun:
         config={k: v for k, v in merged.get("config", {}).items() if k != "_wandb"},
         summary=merged.get("summary", {}),
         history=history,
+        run_id=meta.get("run_id", ""),
+        resumed=bool(meta.get("resume", False)),
     )
 
 

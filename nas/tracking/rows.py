@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from nas.search.mutation import format_mutation
+
 Row = Mapping[str, Any]
 
 TABLE_COLUMNS = [
@@ -22,27 +24,13 @@ TABLE_COLUMNS = [
     "val_acc_before",
     "params",
     "flops",
+    # derived, for grouping and filtering in a wandb table panel
+    "ops",  # the mutation's kinds of transform: "widen", "deepen", "deepen+widen", "seed"
+    "generation",  # transforms-deep: the root 0, its children 1, ...
+    "gain",  # val_acc - val_acc_before: what training added to the warm start
+    "on_best_path",  # on the lineage from the root to the best candidate
+    "test_acc",  # measured for the best candidate and the root only
 ]
-
-
-def format_mutation(mutation: Iterable[Mapping[str, Any]] | None) -> str:
-    """One short line for a list of transforms, e.g. ``widen features.0 x2 (32); deepen head``.
-
-    An empty or missing mutation (the root) gives ``"seed"``.
-    """
-    parts = []
-    for step in mutation or []:
-        if not isinstance(step, Mapping):
-            parts.append(str(step))
-            continue
-        text = " ".join(str(x) for x in (step.get("op", "?"), step.get("target")) if x is not None)
-        factor = step.get("factor")
-        if isinstance(factor, int | float):
-            text += f" x{factor:g}"
-        if step.get("width") is not None:
-            text += f" ({step['width']})"
-        parts.append(text)
-    return "; ".join(parts) if parts else "seed"
 
 
 def format_acc(value: float | None) -> str:
@@ -94,11 +82,37 @@ def best_path(rows: Sequence[Row]) -> list[int]:
     return path[::-1]
 
 
-def table_data(rows: Iterable[Row]) -> list[list[Any]]:
-    """Rows as lists in ``TABLE_COLUMNS`` order, mutation formatted as text."""
+def table_data(
+    rows: Iterable[Row], test_acc: Mapping[int, float | None] | None = None
+) -> list[list[Any]]:
+    """Rows as lists in ``TABLE_COLUMNS`` order: mutation as text, the derived columns filled.
+
+    Args:
+        rows: lineage rows.
+        test_acc: test accuracy by trial number, where it was measured (best, root).
+    """
+    rows = sorted(rows, key=lambda r: int(r["number"]))
+    index = by_number(rows)
+    on_path = set(best_path(rows))
     data = []
-    for r in sorted(rows, key=lambda r: int(r["number"])):
-        line = [r.get(c) for c in TABLE_COLUMNS]
-        line[TABLE_COLUMNS.index("mutation")] = format_mutation(r.get("mutation"))
-        data.append(line)
+    for r in rows:
+        before, acc = r.get("val_acc_before"), r.get("val_acc")
+        derived = {
+            "mutation": format_mutation(r.get("mutation")),
+            "ops": "+".join(sorted({str(m.get("op")) for m in r.get("mutation") or []})) or "seed",
+            "generation": _generation(index, int(r["number"])),
+            "gain": None if before is None or acc is None else float(acc) - float(before),
+            "on_best_path": int(r["number"]) in on_path,
+            "test_acc": (test_acc or {}).get(int(r["number"])),
+        }
+        data.append([derived[c] if c in derived else r.get(c) for c in TABLE_COLUMNS])
     return data
+
+
+def _generation(index: Mapping[int, Row], number: int) -> int:
+    depth, seen = 0, {number}
+    parent = index[number].get("parent")
+    while parent is not None and parent in index and parent not in seen:
+        depth, seen = depth + 1, seen | {parent}
+        parent = index[parent].get("parent")
+    return depth

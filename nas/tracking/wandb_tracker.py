@@ -5,21 +5,31 @@ Layout on a wandb dashboard (all runs of a study share ``group = study name``):
 * candidate runs, ``name = "<study>-t<number>"``, ``job_type`` ``"root"`` or ``"candidate"``:
   config ``study, trial, parent, mutation, mutation_desc, arch, params, flops, hparams,
   warm_start``; history per epoch (``step = epoch``, x axis ``epoch``): ``val_acc``, ``val_loss``,
-  ``train_loss``, ``lr``, ``epoch_seconds``; summary ``final_val_acc``, ``best_val_acc``,
-  ``val_acc_before``, ``state``, ``reason``, ``epochs``. A failed candidate exits with code 1.
-* the search run, ``name = "<study>-search"``, ``job_type = "search"``: config = the search
-  config; history per finished candidate (x axis ``candidates_finished``): ``best_val_acc``
-  (best so far), ``candidate_val_acc``, ``candidate_trial``; at the end ``lineage`` (a
-  ``wandb.Table`` with ``nas.tracking.rows.TABLE_COLUMNS``), ``lineage_tree`` and
+  ``train_loss``, ``lr``, ``epoch_seconds`` (that epoch's time). A warm-started child's curve
+  starts at epoch 0 with ``val_acc`` = its accuracy right after the Net2Net transform, before
+  training (its parent's accuracy: the head start). Summary ``final_val_acc``,
+  ``best_val_acc``, ``val_acc_before``, ``state``, ``reason``, ``epochs``. A failed candidate
+  exits with code 1.
+* the search run, ``name = id = "<study>-search"`` (``resume="allow"``: a resumed search
+  continues the same run), ``job_type = "search"``: config = the whole resolved configuration
+  when the caller passes it (data, model, train, search, ...); history per finished candidate
+  (``step`` = x axis ``candidates_finished``, the study's count, so it goes on where the last
+  process stopped): ``best_val_acc`` (best so far), ``candidate_val_acc``, ``candidate_trial``;
+  at the end ``lineage`` (a ``wandb.Table`` with ``nas.tracking.rows.TABLE_COLUMNS``),
+  ``best_so_far`` (table: number, elapsed, best_val_acc), ``lineage_tree`` and
   ``accuracy_curves`` (images); summary ``best_trial``, ``best_val_acc``, ``candidates``.
 
 Offline by default. Online mode with no network would block for ``init_timeout`` seconds; on
 any init error the tracker warns once and continues offline (``wandb sync`` uploads later).
+Offline, each process writes its own ``offline-run-*`` folder; a resumed search's folders carry
+the same run id and the resume flag, and ``wandb sync`` appends them to one run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,9 +38,10 @@ from typing import Any
 import wandb
 
 from nas.search.callbacks import CandidateInfo, SearchCallback
+from nas.search.mutation import format_mutation
 from nas.tracking.base import summary_rows, summary_value
 from nas.tracking.plots import plot_curves, plot_lineage_tree
-from nas.tracking.rows import TABLE_COLUMNS, best_number, format_mutation, table_data
+from nas.tracking.rows import TABLE_COLUMNS, best_number, table_data
 
 EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "lr")
 SEARCH_METRICS = ("best_val_acc", "candidate_val_acc", "candidate_trial")
@@ -76,6 +87,8 @@ class WandbTracker(SearchCallback):
         self._rows: dict[int, dict[str, Any]] = {}
         self._finished = 0
         self._best: float | None = None
+        self._step = -1  # the search run's last step (= candidates_finished)
+        self._seconds: dict[int, float] = {}  # a candidate's cumulative train seconds so far
 
     # -- wandb plumbing ---------------------------------------------------------------------
     def _settings(self, mode: str) -> wandb.Settings:
@@ -90,7 +103,9 @@ class WandbTracker(SearchCallback):
             x_disable_meta=True,
         )
 
-    def _init(self, name: str, job_type: str, config: Mapping[str, Any]) -> Any:
+    def _init(
+        self, name: str, job_type: str, config: Mapping[str, Any], run_id: str | None = None
+    ) -> Any:
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {
@@ -104,6 +119,8 @@ class WandbTracker(SearchCallback):
             "dir": None if self.dir is None else str(self.dir),
             "reinit": "create_new",
         }
+        if run_id is not None:  # the same id in every process: wandb appends to that run
+            kwargs |= {"id": run_id, "resume": "allow"}
         try:
             return wandb.init(settings=self._settings(self.mode), **kwargs)
         except Exception as exc:  # wandb raises CommError/UsageError/... with no network or key
@@ -119,12 +136,16 @@ class WandbTracker(SearchCallback):
                 stacklevel=3,
             )
             self.mode = "offline"
+            if run_id is not None and self.search_run is None and not self._runs:
+                wandb.teardown()  # the failed init still holds the id ("run ID ... is in use")
             return wandb.init(settings=self._settings("offline"), **kwargs)
 
     def _ensure_search_run(self, study: str) -> Any:
         if self.search_run is None:
             self.study = self.study or study
-            run = self._init(f"{self.study}-search", "search", {"study": self.study})
+            run = self._init(
+                f"{self.study}-search", "search", {"study": self.study}, search_run_id(self.study)
+            )
             run.define_metric("candidates_finished")
             for key in SEARCH_METRICS:
                 run.define_metric(key, step_metric="candidates_finished")
@@ -152,7 +173,12 @@ class WandbTracker(SearchCallback):
             run.define_metric(key, step_metric="epoch")
         self._runs[info.trial_number] = run
         self._last_step[info.trial_number] = -1
+        self._seconds[info.trial_number] = 0.0
         self._rows[info.trial_number] = _row(info)
+        before = getattr(info, "val_acc_before", None)
+        if before is not None:  # epoch 0: the warm start's accuracy, before any training
+            run.log({"epoch": 0, "val_acc": float(before)}, step=0)
+            self._last_step[info.trial_number] = 0
 
     def on_epoch(self, info: CandidateInfo, record: dict) -> None:
         """Log one epoch: ``step = epoch`` so curves line up across candidates."""
@@ -162,8 +188,10 @@ class WandbTracker(SearchCallback):
             run = self._runs[info.trial_number]
         epoch = int(record.get("epoch", self._last_step[info.trial_number] + 1))
         data = {k: float(record[k]) for k in EPOCH_METRICS if record.get(k) is not None}
-        if record.get("seconds") is not None:
-            data["epoch_seconds"] = float(record["seconds"])
+        if record.get("seconds") is not None:  # cumulative since training began
+            total = float(record["seconds"])
+            data["epoch_seconds"] = total - self._seconds.get(info.trial_number, 0.0)
+            self._seconds[info.trial_number] = total
         data["epoch"] = epoch
         if epoch > self._last_step[info.trial_number]:
             run.log(data, step=epoch)
@@ -196,10 +224,15 @@ class WandbTracker(SearchCallback):
         run.summary.update({k: v for k, v in summary.items() if v is not None})
         run.finish(exit_code=1 if state == "fail" else 0)
         self._last_step.pop(info.trial_number, None)
+        self._seconds.pop(info.trial_number, None)
 
-        self._finished += 1
+        # The study's own count and best (they include an earlier process's candidates when
+        # the search was resumed); a caller that does not send them gets this process's.
+        self._finished = int(result.get("finished") or self._finished + 1)
         if state == "complete" and val_acc is not None:
             self._best = val_acc if self._best is None else max(self._best, val_acc)
+        if result.get("best_val_acc") is not None:
+            self._best = float(result["best_val_acc"])
         point: dict[str, Any] = {
             "candidates_finished": self._finished,
             "candidate_trial": info.trial_number,
@@ -208,14 +241,30 @@ class WandbTracker(SearchCallback):
             point["best_val_acc"] = self._best
         if val_acc is not None:
             point["candidate_val_acc"] = val_acc
-        self._ensure_search_run(info.study_name).log(point)
+        self._log_search(info.study_name, point, self._finished)
+
+    def _log_search(self, study: str, data: dict[str, Any], step: int) -> None:
+        """Log to the search run at ``step``; a step already passed joins the latest row."""
+        run = self._ensure_search_run(study)
+        if step > self._step:
+            self._step = step
+        run.log(data, step=self._step)
 
     def on_search_end(self, summary: Any) -> None:
         """Log the lineage table and pictures to the search run and finish every run."""
         rows = summary_rows(summary) or sorted(self._rows.values(), key=lambda r: r["number"])
         run = self._ensure_search_run(self.study or getattr(summary, "study_name", "search"))
+        tests = {
+            summary_value(summary, "best_trial"): summary_value(summary, "test_acc"),
+            (summary_value(summary, "best_path") or [None])[0]: summary_value(
+                summary, "root_test_acc"
+            ),
+        }
         payload: dict[str, Any] = {
-            "lineage": wandb.Table(columns=list(TABLE_COLUMNS), data=table_data(rows))
+            "lineage": wandb.Table(
+                columns=list(TABLE_COLUMNS),
+                data=table_data(rows, test_acc={k: v for k, v in tests.items() if k is not None}),
+            )
         }
         if self.plots and rows:
             tree_png = Path(run.dir) / "lineage_tree.png"
@@ -230,7 +279,9 @@ class WandbTracker(SearchCallback):
             payload["best_so_far"] = wandb.Table(
                 columns=keys, data=[[p.get(k) for k in keys] for p in curve]
             )
-        run.log(payload)
+        counts = summary_value(summary, "counts") or {}
+        finished = int(counts.get("complete", 0)) + int(counts.get("pruned", 0))
+        self._log_search(self.study or "search", payload, max(finished, self._step, 0))
         run.summary.update(_search_summary(summary, rows))
         self.close()
 
@@ -242,6 +293,18 @@ class WandbTracker(SearchCallback):
         if self.search_run is not None:
             self.search_run.finish()
             self.search_run = None
+
+
+def search_run_id(study: str) -> str:
+    """The search run's wandb id, derived from the study name (the same in every process).
+
+    wandb ids may not hold ``/ \\ # ? % :`` and are at most 64 characters; a name that had
+    to change keeps a short hash of the original, so two studies never share an id by accident.
+    """
+    clean = re.sub(r"[^A-Za-z0-9._-]", "-", study)
+    if clean != study or len(clean) > 50:
+        clean = f"{clean[:50]}-{hashlib.sha1(study.encode()).hexdigest()[:6]}"
+    return f"{clean}-search"
 
 
 def candidate_config(info: CandidateInfo) -> dict[str, Any]:

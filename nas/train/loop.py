@@ -21,6 +21,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
+from nas.net2net.graph import in_mode
 from nas.train.progress import progress_bar
 from nas.train.results import Budget, EpochRecord, TrainResult
 
@@ -68,21 +69,16 @@ def _to(x: torch.Tensor, dev: torch.device, channels_last: bool) -> torch.Tensor
 def _evaluate(
     model: nn.Module, loader: DataLoader, dev: torch.device, autocast: Any, channels_last: bool
 ) -> tuple[float, float]:
-    was_training = model.training
-    model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.int64, device=dev)
     seen = 0
-    try:
-        with torch.inference_mode(), autocast():
-            for x, y in loader:
-                x, y = _to(x, dev, channels_last), y.to(dev, non_blocking=True)
-                out = model(x).float()
-                loss_sum += F.cross_entropy(out, y, reduction="sum")
-                correct += (out.argmax(dim=1) == y).sum()
-                seen += y.shape[0]
-    finally:
-        model.train(was_training)
+    with in_mode(model), torch.inference_mode(), autocast():
+        for x, y in loader:
+            x, y = _to(x, dev, channels_last), y.to(dev, non_blocking=True)
+            out = model(x).float()
+            loss_sum += F.cross_entropy(out, y, reduction="sum")
+            correct += (out.argmax(dim=1) == y).sum()
+            seen += y.shape[0]
     if seen == 0:
         raise ValueError("evaluate: the loader yielded no examples")
     return loss_sum.item() / seen, correct.item() / seen

@@ -55,6 +55,10 @@ def _studies(url: str) -> list[str]:
         ("storage=nosuchdb://x/y", "storage: cannot open"),
         ("storage=sqlite:////nonexistent-dir/sub/nas.db", "storage: cannot open"),
         ("model=cnn2d", "model cnn2d: input_shape must be [channels, height, width]"),
+        ("train.optimizer.lr=-1", "train.optimizer.lr: -1 must be a number > 0"),
+        ("+train.optimizer.betas=[2.0,0.5]", "train.optimizer: AdamW"),
+        ("serach.trials=3", "did you mean 'search.trials'"),
+        ("artifacts=/dev/null/sub", "artifacts: /dev/null/sub is not writable"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
@@ -66,7 +70,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, override, message):
     assert res.returncode == 2, res.stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert _studies(url) == ["keep"]  # no half-created study
-    assert not list((tmp_path / "outputs").glob("search/*/*"))  # no run folder left behind
+    assert not list((tmp_path / "outputs").glob("search/*"))  # no run folder left behind
     assert not (tmp_path / "nonexistent-dir").exists()
 
 
@@ -181,3 +185,60 @@ def test_multirun_over_seeds_and_data_sets(tmp_path):
         assert len([t for t in study.trials if t.state in FINISHED]) == 2
     assert seen == {(s, d) for s in (0, 1) for d in ("mnist1d", "digits")}
     assert len(_studies(url)) == 4
+
+
+def _state_dict_file(path: Path, widths: list[int]) -> Path:
+    import torch
+
+    from nas.models import create_model
+
+    model = create_model("cnn1d", input_shape=(1, 40), num_classes=10, widths=widths)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["wrong_shapes", "not_a_state_dict"])
+def test_bad_checkpoint_is_one_line_and_writes_nothing(tmp_path, kind):
+    import torch
+
+    from nas.models import create_model
+
+    if kind == "wrong_shapes":  # a cnn1d [16, 16] checkpoint for the [8, 8] seed model
+        ckpt = _state_dict_file(tmp_path / "seed.pt", [16, 16])
+        expected = "model.checkpoint"
+    else:  # a pickled object: not loadable with weights_only=True
+        ckpt = tmp_path / "seed.pt"
+        torch.save(create_model("cnn1d", input_shape=(1, 40), num_classes=10), ckpt)
+        expected = "not a weights-only state dict"
+    url = f"sqlite:///{tmp_path}/nas.db"
+    res = nas_search(tmp_path, f"storage={url}", *TINY, f"model.checkpoint={ckpt}")
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    assert "weights_only=False" not in lines[0]
+    assert not (tmp_path / "nas.db").exists() or _studies(url) == []
+    assert not list((tmp_path / "outputs").glob("search/*"))
+
+
+def test_named_study_in_a_multirun_is_not_resumed_with_another_seed(tmp_path):
+    """`-m seed=0,1 search.study=NAME`: job 1 runs; job 2 would grow job 1's lineage under
+    another seed and report its result as its own, so it is refused with one line."""
+    url = f"sqlite:///{tmp_path}/nas.db"
+    r = nas_search(
+        tmp_path,
+        "-m",
+        "seed=0,1",
+        "search.study=shared",
+        *TINY,
+        "train.epochs=1",
+        "search.trials=2",
+        f"storage={url}",
+        f"hydra.sweep.dir={tmp_path}/multi",
+        timeout=300,
+    )
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2
+    assert len(errors) == 1 and "study 'shared' was created with data.seed=0, not 1" in errors[0]
+    assert _studies(url) == ["shared"]
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert len([t for t in study.trials if t.state in FINISHED]) == 2  # job 1's, untouched

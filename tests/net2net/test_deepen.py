@@ -8,9 +8,9 @@ import torchvision
 from test_deepen_models import FunctionalReluCNN, cnn, mlp, randomize_, resnet, transformer
 from torch import nn
 
-from nas.net2net.deepen import DepthPoint, deepen, depth_points
+from nas.net2net import DepthPoint, deepen, depth_points
+from nas.net2net.depth.identity_blocks import BN_EPS, conv_identity
 from nas.net2net.errors import NotDeepenableError
-from nas.net2net.identity_blocks import BN_EPS, conv_identity
 from nas.net2net.verify import max_abs_diff
 
 
@@ -196,7 +196,9 @@ def test_noise_is_seeded_small_and_breaks_exactness() -> None:
     torch.manual_seed(7)
     m = randomize_(resnet(1, [4, 8], 1))
     x = torch.randn(4, 1, 16)
-    for p in depth_points(m, x):
+    points = depth_points(m, x)
+    assert points
+    for p in points:
         a = deepen(m, p, example_input=x, noise=1e-3, seed=11)
         b = deepen(m, p, example_input=x, noise=1e-3, seed=11)
         c = deepen(m, p, example_input=x, noise=1e-3, seed=12)

@@ -8,7 +8,7 @@ from test_deepen_models import cnn, mlp, randomize_, resnet
 from torch import nn
 
 from nas import net2net as widen_mod
-from nas.net2net.deepen import deepen, depth_points
+from nas.net2net import deepen, depth_points
 from nas.net2net.verify import max_abs_diff
 
 
@@ -25,30 +25,37 @@ MODELS = {
 }
 
 
+def model_and_input(name: str, seed: int) -> tuple[nn.Module, torch.Tensor]:
+    build, shape = MODELS[name]
+    torch.manual_seed(seed)
+    return randomize_(build()).double(), torch.randn(*shape, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_deepen_then_widen_every_group_then_deepen_again(name: str) -> None:
-    build, shape = MODELS[name]
-    torch.manual_seed(0)
-    m = randomize_(build()).double()
-    x = torch.randn(*shape, dtype=torch.float64)
-    for p in depth_points(m, x):
+    m, x = model_and_input(name, 0)
+    points = depth_points(m, x)
+    assert points
+    for p in points:
         deep = deepen(m, p, example_input=x, seed=0)
-        for g in widen_mod.width_groups(deep, x):
+        groups = widen_mod.width_groups(deep, x)
+        assert groups, p.name
+        for g in groups:
             wide = widen_mod.widen(deep, g, 2 * g.width, example_input=x, seed=0)
             assert_exact(m, wide, x)
-        g0 = widen_mod.width_groups(deep, x)[0]
-        wide = widen_mod.widen(deep, g0.name, 2 * g0.width, example_input=x, seed=0)
-        for q in depth_points(wide, x):
+        wide = widen_mod.widen(deep, groups[0].name, 2 * groups[0].width, example_input=x, seed=0)
+        again = depth_points(wide, x)
+        assert again, p.name
+        for q in again:
             assert_exact(m, deepen(wide, q, example_input=x, seed=0), x)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_widen_then_deepen_every_point(name: str) -> None:
-    build, shape = MODELS[name]
-    torch.manual_seed(1)
-    m = randomize_(build()).double()
-    x = torch.randn(*shape, dtype=torch.float64)
-    for g in widen_mod.width_groups(m, x):
+    m, x = model_and_input(name, 1)
+    groups = widen_mod.width_groups(m, x)
+    assert groups
+    for g in groups:
         wide = widen_mod.widen(m, g, g.width + 3 if name == "mlp" else 2 * g.width,
                                example_input=x, seed=0)  # fmt: skip
         points = depth_points(wide, x)

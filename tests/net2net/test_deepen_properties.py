@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from test_deepen_models import cnn, mlp, randomize_, resnet, transformer
 from torch import nn
 
-from nas.net2net.deepen import deepen, depth_points
+from nas.net2net import deepen, depth_points
 from nas.net2net.verify import max_abs_diff
 
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None)

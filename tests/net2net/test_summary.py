@@ -8,7 +8,7 @@ import torch
 import torchvision
 from test_deepen_models import cnn, randomize_
 
-from nas.net2net.deepen import deepen
+from nas.net2net import deepen
 from nas.net2net.summary import architecture, describe_change, summarize
 
 

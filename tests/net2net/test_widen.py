@@ -11,7 +11,7 @@ from test_widen_properties import Inception, Shuffle, transformer
 from torch import nn
 
 from nas import net2net
-from nas.net2net.groups import analyze_widths
+from nas.net2net import analyze_widths
 from nas.net2net.verify import max_abs_diff
 
 
@@ -226,12 +226,15 @@ class CalledTwice(nn.Module):
 
 def test_module_called_twice_never_yields_a_wrong_model() -> None:
     m, x = model_and_input(CalledTwice, 4, 3)
+    widened = 0
     for g in net2net.width_groups(m, x):
         try:
             child = net2net.widen(m, g, g.width + 2, example_input=x, seed=0)
         except net2net.Net2NetError:  # refusing is fine, crashing is not
             continue
         assert rel_error(m, child, x) <= 1e-10, g.name
+        widened += 1
+    assert widened, "every group was refused: nothing was checked"
 
 
 def test_module_called_twice_listed_groups_widen_exactly() -> None:
@@ -251,6 +254,7 @@ def test_channel_shuffle_never_yields_a_wrong_model() -> None:
     with pytest.raises(net2net.NotWidenableError, match=r"'stem\.0'.*chunk.*splits"):
         net2net.widen(m, "stem.0", 12, example_input=x)
     assert rel_error(m, net2net.widen(m, "branch.0", 6, example_input=x, seed=0), x) <= 1e-10
+    assert groups
     for g in groups.values():
         try:
             child = net2net.widen(m, g, g.width + 2 * g.blocks, example_input=x, seed=0)
@@ -268,6 +272,7 @@ def test_listed_stream_of_shape_dependent_attention_widens() -> None:
     for g in set(an.groups) - set(listed):
         with pytest.raises(net2net.NotWidenableError, match="widened graph does not run"):
             net2net.widen(m, g, 2 * g.width, example_input=x)
+    assert listed
     for g in listed:
         child = net2net.widen(m, g, 2 * g.width, example_input=x, seed=0)
         assert rel_error(m, child, x) <= 1e-10, g.name

@@ -20,8 +20,7 @@ import torchvision
 from torch import nn
 
 from nas import net2net
-from nas.net2net import NotDeepenableError, NotWidenableError
-from nas.net2net.groups import WidthGroup, analyze_widths
+from nas.net2net import NotDeepenableError, NotWidenableError, WidthGroup, analyze_widths
 from nas.net2net.verify import max_abs_diff
 
 #: the float32 child against the parent, both evaluated in float64, relative to max(1, |output|)

@@ -29,9 +29,9 @@ def check_lineage(study: optuna.Study) -> None:
     trials = {t.number: t for t in study.trials}
     roots = [t for t in trials.values() if t.user_attrs.get("job_type") == "root"]
     assert roots and all(t.user_attrs["parent"] is None for t in roots)
-    for t in trials.values():
-        if t.user_attrs.get("job_type") != "candidate":
-            continue
+    candidates = [t for t in trials.values() if t.user_attrs.get("job_type") == "candidate"]
+    assert candidates, "no candidate trial: nothing was checked"
+    for t in candidates:
         parent = trials[t.user_attrs["parent"]]
         assert parent.state == TrialState.COMPLETE
         assert parent.datetime_complete <= t.datetime_start
@@ -104,7 +104,7 @@ def test_rerun_continues_without_retraining(tiny_search, tmp_path):
         if t.number in before:
             assert (t.datetime_start, t.datetime_complete) == before[t.number]
     check_lineage(study)
-    check_preserved(study)
+    assert check_preserved(study) >= 1
 
 
 def test_scratch_mode(tiny_search, tmp_path):
@@ -182,7 +182,7 @@ def test_parent_policies_and_objectives(tiny_search, tmp_path, policy, objective
     study = _study(tmp_path, name)
     assert len(study.directions) == (2 if objective == "accuracy_vs_size" else 1)
     check_lineage(study)
-    check_preserved(study)
+    assert check_preserved(study) >= 1
     if objective == "accuracy_vs_size":
         assert summary.pareto
     for t in study.get_trials(states=(TrialState.COMPLETE,)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 
 import nas.net2net
@@ -45,6 +46,7 @@ def test_tiny_search_logs_every_candidate_and_the_lineage(
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("nas_search", overrides=overrides)
     summary = run(cfg)
+    trials = {t.number: t for t in optuna.load_study(study_name="tiny", storage=cfg.storage).trials}
 
     rows = {r["number"]: r for r in summary.lineage}
     finished = [n for n, r in rows.items() if r["state"] in ("complete", "pruned")]
@@ -58,18 +60,30 @@ def test_tiny_search_logs_every_candidate_and_the_lineage(
         assert run.config["parent"] == row["parent"]
         assert run.config["mutation"] == row["mutation"]
         assert run.config["params"] == row["params"] and run.config["flops"] == row["flops"]
-        assert run.curve("val_acc") == row["curve"]  # what Optuna stored, epoch by epoch
-        assert run.curve("epoch") == list(range(1, len(row["curve"]) + 1))
+        # what Optuna stored, epoch by epoch; a child's curve starts at epoch 0 with its
+        # accuracy right after the warm start (= its parent's: Net2Net's head start)
+        start = [] if row["parent"] is None else [row["val_acc_before"]]
+        assert run.curve("val_acc") == start + row["curve"]
+        assert run.curve("epoch") == list(range(1 - len(start), len(row["curve"]) + 1))
         assert len(run.curve("train_loss")) == len(row["curve"])
+        # epoch_seconds: each epoch's own time, not the running total the loop reports
+        stored = [r["seconds"] for r in trials[n].user_attrs["curve"]]
+        per_epoch = [b - a for a, b in zip([0.0, *stored], stored, strict=False)]
+        assert run.curve("epoch_seconds") == pytest.approx(per_epoch)
         assert run.summary["state"] == row["state"]
         if row["state"] == "complete":
             assert run.summary["final_val_acc"] == row["val_acc"]
         if row["parent"] is not None:  # warm start: the child starts at its parent's accuracy
             parent_acc = runs[f"tiny-t{row['parent']}"].summary["final_val_acc"]
             assert run.summary["val_acc_before"] == pytest.approx(parent_acc, abs=1e-9)
+            assert run.curve("val_acc")[0] == pytest.approx(parent_acc, abs=1e-9)
 
     search = runs["tiny-search"]
     assert search.job_type == "search"
+    # the whole resolved configuration, not only the search's
+    assert search.config["data"]["n_samples"] == 600 and search.config["train"]["epochs"] == 2
+    assert search.config["model"]["name"] == "cnn1d" and search.config["search"]["trials"] == 4
+    assert search.config["search"]["study"] == "tiny" and search.config["logger"]["kind"] == "wandb"
     table = search.table("lineage")
     assert table["columns"] == TABLE_COLUMNS
     got = {line[0]: line for line in table["data"]}

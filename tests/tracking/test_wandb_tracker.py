@@ -51,6 +51,7 @@ def test_candidate_curves_equal_what_was_logged(logged) -> None:
         # step = epoch, so every candidate's curves share the same x axis
         assert run.curve("epoch") == [e["epoch"] for e in cand.epochs]
         assert run.curve("_step") == [e["epoch"] for e in cand.epochs]
+        assert run.curve("epoch_seconds") == [0.25] * len(cand.epochs)  # per epoch, not total
 
 
 def test_candidate_config_and_summary(logged) -> None:
@@ -92,6 +93,18 @@ def test_search_run_lineage_table_and_best_so_far(logged) -> None:
         assert line["val_acc_before"] == cand.result["val_acc_before_training"]
         assert (line["params"], line["flops"]) == (cand.info.params, cand.info.flops)
     assert by_number[1]["mutation"] == "widen features.0 x2 (16)"
+    # derived columns a table panel can group and filter by
+    assert [by_number[n]["ops"] for n in range(6)] == [
+        "seed", "widen", "deepen", "deepen+widen", "widen", "deepen",
+    ]  # fmt: skip
+    assert [by_number[n]["generation"] for n in range(6)] == [0, 1, 1, 2, 2, 2]
+    assert [by_number[n]["on_best_path"] for n in range(6)] == [1, 1, 0, 1, 0, 0]
+    assert by_number[3]["gain"] == pytest.approx(
+        script[3].result["val_acc"] - script[3].result["val_acc_before_training"]
+    )
+    assert by_number[0]["gain"] is None and by_number[5]["gain"] is None
+    assert (by_number[3]["test_acc"], by_number[0]["test_acc"]) == (0.7, 0.5)
+    assert by_number[1]["test_acc"] is None
     # best so far, one point per finished candidate; pruned/failed ones do not raise it
     assert search.curve("candidates_finished") == list(range(1, len(script) + 1))
     assert search.curve("candidate_trial") == [c.info.trial_number for c in script]
@@ -102,6 +115,7 @@ def test_search_run_lineage_table_and_best_so_far(logged) -> None:
     assert search.summary["best_val_acc"] == script[3].result["val_acc"]
     assert search.summary["timings/overhead_fraction"] == 0.03
     assert search.config["trials"] == len(script)
+    assert search.curve("_step") == list(range(1, len(script) + 1))  # step = candidates_finished
 
 
 def test_search_run_has_tree_and_curve_pictures(logged) -> None:
@@ -139,8 +153,9 @@ def test_online_without_server_falls_back_to_offline(
     assert runs["online-t0"].curve("val_acc") == [e["val_acc"] for e in cand.epochs]
 
 
-def test_twenty_candidates_offline_are_fast(wandb_home: Path, tmp_path: Path) -> None:
-    """~20 sequential candidate runs in offline mode (measured ~0.05-0.1 s each)."""
+def test_twenty_candidates_offline(wandb_home: Path, tmp_path: Path) -> None:
+    """20 sequential candidate runs in offline mode, each its own run (measured ~0.05-0.1 s
+    each on an idle machine; printed, not asserted: timings belong to benchmarks)."""
     tracker = create_tracker("wandb", dir=tmp_path)
     start = time.perf_counter()
     tracker.on_search_start("many", {})
@@ -153,7 +168,6 @@ def test_twenty_candidates_offline_are_fast(wandb_home: Path, tmp_path: Path) ->
     elapsed = time.perf_counter() - start
     tracker.close()
     print(f"20 candidate runs offline: {elapsed:.2f} s")
-    assert elapsed < 30  # loose: shared CI cores; typically ~2 s
     assert len(find_offline_runs(tmp_path)) == 21
     last = read_offline_runs(tmp_path, names=["many-t19"])["many-t19"]
     assert last.config["parent"] == 18 and last.config["mutation"] == [DEEPEN]

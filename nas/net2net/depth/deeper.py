@@ -22,11 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .depth_points import DepthPoint, PointAnalysis, analyze, call_model
-from .errors import Net2NetError, NotDeepenableError
+from ..errors import Net2NetError, NotDeepenableError
+from ..graph.calls import call_model, in_mode
+from ..noise import add_noise
+from ..verify import check_preserved
 from .identity_blocks import conv_identity, linear_identity, make_activation, resolve_tensor
+from .points import DepthPoint, PointAnalysis, analyze
 from .residual_blocks import analyze_block, template_copy
-from .verify import check_preserved
 
 __all__ = ["DepthPoint", "deepen", "depth_points"]
 
@@ -69,11 +71,9 @@ def _point_statistics(
         count += t.shape[1]
 
     ref = next(iter(model.parameters()), None)
-    modes = {m: m.training for m in model.modules()}
     handle = model.get_submodule(point.name).register_forward_hook(hook)
     try:
-        model.eval()
-        with torch.no_grad():
+        with in_mode(model), torch.no_grad():
             for batch in data:
                 x = _first_tensor(batch)
                 if ref is not None:
@@ -81,8 +81,6 @@ def _point_statistics(
                 call_model(model, x)
     finally:
         handle.remove()
-        for m, t in modes.items():
-            m.training = t
     if not count:
         raise Net2NetError(f"deepen at '{point.name}': `data` yielded no batches")
     mean = sums / count
@@ -142,17 +140,6 @@ def _insert_residual_block(
     return perturb
 
 
-def _add_noise(
-    tensors: list[tuple[torch.Tensor, float]], noise: float, seed: int | None, fallback: float
-) -> None:
-    """Add noise * scale * N(0, 1) to each new tensor; scale = its RMS before zeroing/identity."""
-    gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
-    with torch.no_grad():
-        for t, scale in tensors:
-            eps = torch.randn(t.shape, generator=gen, dtype=torch.float64)
-            t.add_((noise * (scale or fallback) * eps).to(t.dtype).to(t.device))
-
-
 def deepen(
     model: nn.Module,
     point: DepthPoint | str,
@@ -195,6 +182,8 @@ def deepen(
         new = _insert_residual_block(child, p, seed)
     if verify:
         check_preserved(model, child, example_input, what=f"deepen at '{name}' ({p.kind})")
-    if noise:
-        _add_noise(new, noise, seed, fallback=1.0)
+    if noise:  # noise * RMS (before zeroing / identity, 1 if that was 0) * N(0, 1)
+        gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
+        for t, scale in new:
+            add_noise(t, noise * (scale or 1.0), gen)
     return child

@@ -9,17 +9,18 @@ understood, its units reach the model's output, or its producers are coupled une
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import fx, nn
 
-from .errors import NotWidenableError
+from ..errors import NotWidenableError
+from ..graph.tracing import symbolic_trace
 from .handlers import handler_for
-from .propagate import Propagation, lcm, propagate
+from .propagate import Propagation, propagate
 from .tags import MASK
-from .tracing import symbolic_trace
 
 __all__ = ["WidthAnalysis", "WidthGroup", "analyze_widths"]
 
@@ -183,7 +184,7 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
             consumers=tuple(consumers.get(gid, [])),
             members=tuple(members.get(gid, [])),
             tile=gid in tiles,
-            blocks=lcm([n for _, n in tiles.get(gid, []) + grouped.get(gid, [])]),
+            blocks=math.lcm(*(n for _, n in tiles.get(gid, []) + grouped.get(gid, []))),
             reason=reason,
             tile_reason="; ".join(w for w, _ in tiles.get(gid, [])),
         )

@@ -19,7 +19,22 @@ from typing import Any
 
 import torch
 
-__all__ = ["TV", "Unions", "apply_ids", "compact", "decode", "match_positions", "rep_along"]
+__all__ = [
+    "TV",
+    "Unions",
+    "apply_ids",
+    "atoms",
+    "compact",
+    "decode",
+    "match_positions",
+    "metas",
+    "rep_along",
+    "substitute",
+    "tagged",
+    "to_meta",
+    "unit_axes",
+    "wrap",
+]
 
 SHIFT = 32
 MASK = (1 << SHIFT) - 1
@@ -42,6 +57,73 @@ class TV:
 def decode(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(atom, replica) of encoded ids; replica is -1 for units outside the widened group."""
     return ids & MASK, (ids >> SHIFT) - 1
+
+
+def atoms(ids: torch.Tensor | None) -> torch.Tensor:
+    """The distinct non-zero atoms among ``ids`` (replica bits dropped), sorted."""
+    if ids is None:
+        return torch.zeros(0, dtype=torch.long)
+    a = torch.unique(ids) & MASK
+    return torch.unique(a[a != 0])
+
+
+def unit_axes(tv: TV) -> list[int]:
+    """Axes along which the (compact) ids vary."""
+    if tv.ids is None:
+        return []
+    return [d for d in range(tv.ids.ndim) if tv.ids.shape[d] > 1]
+
+
+# ---- nested values (args, kwargs, outputs) holding TVs ------------------------------------------
+
+
+def tagged(x: Any) -> list[TV]:
+    """Every TV in a nested value, in order."""
+    if isinstance(x, TV):
+        return [x]
+    if isinstance(x, tuple | list):
+        return [t for v in x for t in tagged(v)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in tagged(v)]
+    return []
+
+
+def metas(x: Any) -> Any:
+    """``x`` with every TV replaced by its meta tensor."""
+    return substitute(x, None)
+
+
+def substitute(x: Any, swap: dict[int, torch.Tensor] | None) -> Any:
+    """``x`` with every TV replaced by ``swap[id(tv)]`` (by its meta tensor when swap is None)."""
+    if isinstance(x, TV):
+        return x.meta if swap is None else swap[id(x)]
+    if isinstance(x, tuple | list):
+        return type(x)(substitute(v, swap) for v in x)
+    if isinstance(x, dict):
+        return {k: substitute(v, swap) for k, v in x.items()}
+    return x
+
+
+def wrap(out: Any, ids: torch.Tensor | None = None) -> Any:
+    """Meta result -> TV values (untagged unless ids are given for a single tensor)."""
+    if isinstance(out, torch.Tensor):
+        return TV(out, ids)
+    if type(out) in (tuple, list):
+        return type(out)(wrap(v) for v in out)
+    if isinstance(out, tuple):  # torch.return_types (torch.max with dim) and namedtuples
+        return tuple(wrap(v) for v in out)
+    return out
+
+
+def to_meta(t: Any) -> Any:
+    """Real tensors (nested) -> empty meta tensors of the same shape and dtype."""
+    if isinstance(t, torch.Tensor):
+        return torch.empty_like(t, device="meta")
+    if isinstance(t, tuple | list):
+        return type(t)(to_meta(v) for v in t)
+    if isinstance(t, dict):
+        return {k: to_meta(v) for k, v in t.items()}
+    return t
 
 
 def compact(ids: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ Two families of points, both found on torch.fx graphs (never by guessing from mo
   idempotent, so after them no such block is exact and the point is refused.
 * ``residual`` / ``transformer``: after a block inside an ``nn.Sequential`` whose traced forward is
   ``h = x; h = h + f_j(h) ...; out = [act](h)``. A copy of such a block with the last module of
-  every branch zeroed is the identity (see :mod:`nas.net2net.identity_blocks`).
+  every branch zeroed is the identity (see :mod:`nas.net2net.depth.identity_blocks`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .depth_types import DepthPoint, PointAnalysis, Record, call_model, record_shapes
+from ..graph import CONVS, symbolic_trace
 from .identity_blocks import act_signature
-from .residual_blocks import residual_points
-from .tracing import symbolic_trace
+from .residual_blocks import BlockInfo, analyze_block, is_sequential_container
+from .types import DepthPoint, PointAnalysis, Record, record_shapes
 
-__all__ = ["DepthPoint", "PointAnalysis", "analyze", "call_model"]
+__all__ = ["DepthPoint", "PointAnalysis", "analyze"]
 
 _IDEMPOTENT_MODULES = (nn.ReLU, nn.Hardtanh)  # nn.ReLU6 subclasses nn.Hardtanh
 _IDEMPOTENT_FUNCS = {F.relu, torch.relu, torch.relu_, F.relu_, F.relu6}
@@ -40,14 +40,6 @@ _NOT_IDEMPOTENT_FUNCS = {
     F.hardswish, F.hardsigmoid, F.softplus, F.prelu, torch.sigmoid, F.softmax,
 }  # fmt: skip
 _NOT_IDEMPOTENT_METHODS = {"tanh", "sigmoid", "softmax"}
-_CONV = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
 
 
 def _is_idempotent(node: fx.Node, gm: fx.GraphModule) -> bool:
@@ -84,7 +76,7 @@ def _layer_kind(node: fx.Node, gm: fx.GraphModule, ndim: int) -> tuple[str, int]
         seen.add(n)
         if n.op == "call_module":
             m = gm.get_submodule(n.target)
-            if isinstance(m, _CONV):
+            if isinstance(m, CONVS):
                 dims = m.weight.dim() - 2
                 if ndim == dims + 2:
                     return "conv", dims
@@ -157,6 +149,68 @@ def _activation_points(gm: fx.GraphModule, rec: dict[str, Record], out: PointAna
         )
 
 
+def _residual_points(model: nn.Module, rec: dict[str, Record], out: PointAnalysis) -> None:
+    """residual/transformer points: after any child of an nn.Sequential that holds a template.
+
+    The template is the nearest block (the child itself first) that maps the child's output
+    shape to itself with an identity shortcut; failing that, the nearest block with a
+    projection shortcut and that output shape (rebuilt by :func:`template_copy`).
+    """
+    cache: dict[int, BlockInfo] = {}
+    for cname, container in model.named_modules():
+        if not is_sequential_container(container) or cname not in rec:
+            continue
+        prefix = f"{cname}." if cname else ""
+        names = [prefix + k for k in container._modules]
+        infos = []
+        for b in container._modules.values():
+            if id(b) not in cache:
+                cache[id(b)] = analyze_block(b)
+            infos.append(cache[id(b)])
+        for i, name in enumerate(names):
+            r = rec.get(name)
+            if r is None or r.out_shape is None:
+                continue
+            order = sorted(range(len(names)), key=lambda j, i=i: (abs(j - i), j < i))
+            why = infos[i].reason
+            fits = [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=True)]
+            fits += [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=False)]
+            for j in fits:
+                info = infos[j]
+                if info.post_act and info.post_act != infos[i].out_act:
+                    why = (
+                        f"the residual block '{names[j]}' ends with {info.post_act}, which is "
+                        f"the identity only on outputs of that activation, and '{name}' ends "
+                        f"with {infos[i].out_act or 'something else'}"
+                    )
+                    continue
+                out.points[name] = DepthPoint(
+                    name=name,
+                    kind="transformer" if info.transformer else "residual",
+                    width=r.out_shape[-1] if info.transformer else r.out_shape[1],
+                    shape=r.out_shape,
+                    spatial_dims=0 if info.transformer else len(r.out_shape) - 2,
+                    activation=info.post_act,
+                    container=cname,
+                    template=names[j],
+                    zeroed=info.zeroed,
+                    shortcut=info.shortcut,
+                )
+                break
+            else:
+                if why:
+                    out.refused.setdefault(name, why)
+
+
+def _fits(info: BlockInfo, rj: Record | None, r: Record, *, plain: bool) -> bool:
+    """Can the block described by (info, rj) follow the block recorded in ``r`` as identity?"""
+    if rj is None or rj.out_shape != r.out_shape:
+        return False
+    if plain:
+        return info.ok and rj.in_shape == r.out_shape
+    return bool(info.shortcut) and not info.transformer
+
+
 def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
     """Find every depth point of ``model`` (and the reasons for refusing other modules)."""
     out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
@@ -167,7 +221,7 @@ def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
         out.refused[""] = f"torch.fx cannot trace the model ({type(e).__name__}: {e})"
     else:
         _activation_points(gm, rec, out)
-    residual_points(model, rec, out)
+    _residual_points(model, rec, out)
     for name in list(out.refused):
         if name in out.points:
             del out.refused[name]

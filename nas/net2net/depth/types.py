@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
-from torch.utils._pytree import tree_map_only
 
-__all__ = ["DepthPoint", "PointAnalysis", "Record", "call_model", "record_shapes"]
+from ..graph.calls import call_model, call_on_meta, in_mode
+
+__all__ = ["DepthPoint", "PointAnalysis", "Record", "record_shapes"]
 
 
 @dataclass(frozen=True)
@@ -72,31 +71,11 @@ class PointAnalysis:
         return f"cannot deepen at '{name}': {why} (depth points: {listed})"
 
 
-def call_model(model: Callable[..., Any], example_input: Any) -> Any:
-    """Call ``model`` the way verify.py does: tuple -> positional args, mapping -> kwargs."""
-    if isinstance(example_input, dict):
-        return model(**example_input)
-    if isinstance(example_input, tuple):
-        return model(*example_input)
-    return model(example_input)
-
-
 @dataclass
 class Record:
     calls: int = 0
     in_shape: tuple[int, ...] | None = None
     out_shape: tuple[int, ...] | None = None
-
-
-def _call_on_meta(model: nn.Module, example_input: Any) -> Any:
-    """Run ``model`` on meta tensors: shapes only, no arithmetic (vit_b_16: 60 ms instead of
-    400 ms at 224x224 on one thread)."""
-    tensors = {
-        k: torch.empty_like(t, device="meta")
-        for k, t in (*model.named_parameters(), *model.named_buffers())
-    }
-    meta_input = tree_map_only(torch.Tensor, lambda t: t.to("meta"), example_input)
-    return call_model(lambda *a, **k: functional_call(model, tensors, a, k), meta_input)
 
 
 def record_shapes(model: nn.Module, example_input: Any) -> dict[str, Record]:
@@ -118,18 +97,14 @@ def record_shapes(model: nn.Module, example_input: Any) -> dict[str, Record]:
 
     for name, m in model.named_modules():
         handles.append(m.register_forward_hook(hook(name)))
-    modes = {m: m.training for m in model.modules()}
     try:
-        model.eval()
-        with torch.no_grad():
+        with in_mode(model), torch.no_grad():
             try:
-                _call_on_meta(model, example_input)
+                call_on_meta(model, example_input)
             except Exception:  # an op without a meta kernel, data-dependent Python control flow
                 records.clear()
                 call_model(model, example_input)
     finally:
         for h in handles:
             h.remove()
-        for m, t in modes.items():
-            m.training = t
     return records

@@ -4,7 +4,8 @@ One mapping (the *layout* ``L``: new unit -> old unit) covers a whole width grou
 rows ``L[j]`` (weights, bias; BatchNorm weight, bias, running mean and variance ride along as
 per-channel members). Consumers' columns are found by running the widened graph on tags again:
 each new input position is matched to the old position it copies, and divided by the number of
-copies of that position (or split unevenly, still exactly, with ``split="uneven"``).
+copies of that position (or split unevenly, still exactly, with ``split="uneven"``). The tensor
+arithmetic is in ``remap``.
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import NotWidenableError
+from ..errors import NotWidenableError
+from ..verify import check_preserved
 from .groups import WidthAnalysis, WidthGroup, analyze_widths, prop_spans
-from .handlers import handler_for
 from .propagate import Propagation, propagate
+from .remap import (
+    Mapping,
+    column_scale,
+    copy_rows,
+    layout,
+    perturb_rows,
+    random_pad,
+    reset,
+    set_columns,
+)
 from .tags import SHIFT, match_positions
-from .verify import check_preserved
 
 __all__ = ["WidthGroup", "widen", "widen_with_mapping", "width_groups"]
 
 INITS = ("net2net", "random_pad", "random_init")
 SPLITS = ("even", "uneven")
-
-#: param name -> [(dim, index)]: new slice i along dim comes from old slice index[i]
-Mapping = dict[str, list[tuple[int, torch.Tensor]]]
 
 
 def width_groups(model: nn.Module, example_input: Any) -> list[WidthGroup]:
@@ -47,23 +54,6 @@ def width_groups(model: nn.Module, example_input: Any) -> list[WidthGroup]:
     ]
 
 
-def layout(
-    old: int, new: int, blocks: int, tile: bool, gen: torch.Generator | None
-) -> torch.Tensor:
-    """New unit -> old unit: old units keep their place; each block appends copies of its own."""
-    per_old, per_new = old // blocks, new // blocks
-    parts = []
-    for b in range(blocks):
-        base = torch.arange(b * per_old, (b + 1) * per_old)
-        extra = per_new - per_old
-        if tile:
-            src = base.repeat(extra // per_old)
-        else:
-            src = base[torch.randint(per_old, (extra,), generator=gen)]
-        parts += [base, src]
-    return torch.cat(parts)
-
-
 def _check_width(g: WidthGroup, width: int) -> None:
     what = f"cannot widen '{g.name}' from {g.width} to {width}"
     if not isinstance(width, int) or width <= g.width:
@@ -78,78 +68,6 @@ def _check_width(g: WidthGroup, width: int) -> None:
             f"{what}: grouped layers split the units into {g.blocks} blocks that must grow "
             f"equally; choose a multiple of {g.blocks}"
         )
-
-
-def _replace(m: nn.Module, pname: str, new: torch.Tensor) -> None:
-    old = getattr(m, pname)
-    if isinstance(old, nn.Parameter):
-        setattr(m, pname, nn.Parameter(new, requires_grad=old.requires_grad))
-    else:
-        m._buffers[pname] = new
-
-
-def _exact(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().double() if t.is_floating_point() else t.detach()
-
-
-def _dense(w: torch.Tensor, groups: int) -> torch.Tensor:
-    """Grouped conv weight [O, I/G, k...] -> block-diagonal [O, I, k...]."""
-    o, i = w.shape[0], w.shape[1] * groups
-    d = w.new_zeros((o, i, *w.shape[2:]))
-    for g in range(groups):
-        ro, ri = (
-            slice(g * o // groups, (g + 1) * o // groups),
-            slice(g * i // groups, (g + 1) * i // groups),
-        )
-        d[ro, ri] = w[ro]
-    return d
-
-
-def _sparse(d: torch.Tensor, groups: int) -> torch.Tensor:
-    o, i = d.shape[0], d.shape[1]
-    return torch.cat(
-        [
-            d[g * o // groups : (g + 1) * o // groups, g * i // groups : (g + 1) * i // groups]
-            for g in range(groups)
-        ]
-    )
-
-
-def _column_scale(
-    match: torch.Tensor, n_old: int, split: str, gen: torch.Generator | None
-) -> torch.Tensor:
-    counts = torch.bincount(match, minlength=n_old).to(torch.float64)
-    if split == "even":
-        return 1.0 / counts[match]
-    w = 0.5 + torch.rand(len(match), generator=gen, dtype=torch.float64)
-    total = torch.zeros(n_old, dtype=torch.float64).index_add_(0, match, w)
-    return w / total[match]
-
-
-def _set_columns(
-    m: nn.Module, name: str, match: torch.Tensor, scale: torch.Tensor, mapping: Mapping
-) -> None:
-    h = handler_for(m)
-    dense = h.groups(m) if h.kind == "producer" and h.groups(m) > 1 else 0
-    for pname, dims in h.params(m).items():
-        t = getattr(m, pname, None)
-        if t is None:
-            continue
-        dim = dims.get("in", dims.get("chan"))
-        if dim is None:
-            continue
-        data = _exact(t)
-        data = _dense(data, dense) if dense and "in" in dims else data
-        new = data.index_select(dim, match.to(t.device))
-        if "in" in dims:
-            shape = [1] * new.ndim
-            shape[dim] = len(match)
-            new = new * scale.to(device=t.device, dtype=new.dtype).reshape(shape)
-            if dense:
-                new = _sparse(new, dense)
-        _replace(m, pname, new.contiguous())
-        mapping.setdefault(f"{name}.{pname}" if name else pname, []).append((dim, match))
-    h.attrs(m, None, len(match))
 
 
 def widen_with_mapping(
@@ -172,35 +90,25 @@ def widen_with_mapping(
     _check_width(g, width)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     L = layout(g.width, width, g.blocks, g.tile, gen)
-    # Changed tensors are built in float64 (a float32 weight / 3 is not exact), checked, then
-    # cast back to their own dtype.
+    # Changed tensors are built in float64, checked, then cast back to their own dtype.
     dtypes = {k: v.dtype for k, v in (*model.named_parameters(), *model.named_buffers())}
     child = copy.deepcopy(model)
-    modules = dict(child.named_modules())
     mapping: Mapping = {}
-    for name in g.producers:
-        m = modules[name]
-        h = handler_for(m)
-        for pname, dims in h.params(m).items():
-            t = getattr(m, pname, None)
-            if t is not None and "out" in dims:
-                _replace(m, pname, _exact(t).index_select(dims["out"], L.to(t.device)).contiguous())
-                mapping.setdefault(f"{name}.{pname}", []).append((dims["out"], L))
-        h.attrs(m, width, None)
+    copy_rows(child, g.producers, L, mapping)
 
     what = f"cannot widen '{g.name}' to {width}"
     new = _widened_pass(an, child, example_input, {g: L}, what)
     for kind, module, match, n_old in _reader_matches(an.prop, new, what):
-        scale = _column_scale(match, n_old, split, gen) if kind == "consumer" else None
-        _set_columns(modules[module], module, match, scale, mapping)
+        scale = column_scale(match, n_old, split, gen) if kind == "consumer" else None
+        set_columns(child.get_submodule(module), module, match, scale, mapping)
     if init == "random_init":
-        _reset(child, seed)
+        reset(child, seed)
     elif init == "random_pad":
-        _random_pad(child, g, L, seed)
+        random_pad(child, g.producers, L, seed)
     elif verify:
         check_preserved(model, child, example_input, what=f"widen '{g.name}' {g.width}->{width}")
     if noise and init == "net2net":
-        _add_noise(child, g, L, noise, gen)
+        perturb_rows(child, g.producers, L, noise, gen)
     for k, t in (*child.named_parameters(), *child.named_buffers()):
         if t.dtype != dtypes.get(k, t.dtype):
             t.data = t.data.to(dtypes[k])
@@ -269,63 +177,6 @@ def _trial(
     except NotWidenableError:
         return False
     return True
-
-
-def _new_rows(L: torch.Tensor) -> torch.Tensor:
-    """Positions of L that are copies (not the first occurrence of their source)."""
-    seen = torch.zeros(int(L.max()) + 1, dtype=torch.bool)
-    out = torch.zeros(len(L), dtype=torch.bool)
-    for i, s in enumerate(L.tolist()):
-        out[i], seen[s] = bool(seen[s]), True
-    return out
-
-
-def _add_noise(child: nn.Module, g: WidthGroup, L: torch.Tensor, noise: float, gen) -> None:
-    rows = _new_rows(L)
-    with torch.no_grad():
-        for name in g.producers:
-            m = child.get_submodule(name)
-            for pname, dims in handler_for(m).params(m).items():
-                t = getattr(m, pname, None)
-                if t is None or "out" not in dims or not t.is_floating_point():
-                    continue
-                scale = float(t.std()) if t.numel() > 1 else 1.0
-                eps = torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t)
-                sel = rows.to(t.device).reshape(
-                    [-1 if d == dims["out"] else 1 for d in range(t.ndim)]
-                )
-                t.add_(noise * scale * eps * sel)
-
-
-def _reset(child: nn.Module, seed: int | None) -> None:
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        for m in child.modules():
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-            if hasattr(m, "reset_running_stats"):
-                m.reset_running_stats()
-
-
-def _random_pad(child: nn.Module, g: WidthGroup, L: torch.Tensor, seed: int | None) -> None:
-    """The paper's RandomPad baseline: new units get fresh random weights (not a copy)."""
-    rows = _new_rows(L)
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        for name in g.producers:
-            m = child.get_submodule(name)
-            fresh = copy.deepcopy(m)
-            fresh.reset_parameters()
-            with torch.no_grad():
-                for pname, dims in handler_for(m).params(m).items():
-                    t = getattr(m, pname, None)
-                    if t is not None and "out" in dims:
-                        idx = rows.nonzero()[:, 0].to(t.device)
-                        t.index_copy_(
-                            dims["out"], idx, getattr(fresh, pname).index_select(dims["out"], idx)
-                        )
 
 
 def widen(

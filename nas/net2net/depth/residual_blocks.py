@@ -20,17 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .depth_types import DepthPoint, PointAnalysis, Record
+from ..graph import PLAIN_CONVS, symbolic_trace
 from .identity_blocks import act_signature, node_activation
-from .tracing import symbolic_trace
 
-__all__ = [
-    "BlockInfo",
-    "analyze_block",
-    "is_sequential_container",
-    "residual_points",
-    "template_copy",
-]
+__all__ = ["BlockInfo", "analyze_block", "is_sequential_container", "template_copy"]
 
 _ADD_FUNCS = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS = {"add", "add_"}
@@ -39,9 +32,7 @@ _MUL_FUNCS = {operator.mul, operator.imul, torch.mul}
 _ZERO_KEEPING_FUNCS = {F.dropout, torch.permute, torch.flatten, torch.reshape, torch.transpose}
 _ZERO_KEEPING_METHODS = {"permute", "reshape", "view", "transpose", "contiguous", "flatten"}
 _ZERO_KEEPING_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity)
-_ZEROABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.batchnorm._NormBase,
-             nn.LayerNorm, nn.GroupNorm)  # fmt: skip
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_ZEROABLE = (nn.Linear, *PLAIN_CONVS, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
 def is_sequential_container(m: nn.Module) -> bool:
@@ -233,7 +224,7 @@ def _is_plain_conv(n: fx.Node, gm: fx.GraphModule) -> bool:
     if n.op != "call_module":
         return False
     m = gm.get_submodule(n.target)
-    return isinstance(m, _CONVS) and m.groups == 1 and len(n.users) >= 1
+    return isinstance(m, PLAIN_CONVS) and m.groups == 1 and len(n.users) >= 1
 
 
 def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | None) -> nn.Module:
@@ -249,7 +240,7 @@ def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | 
         return new
     new.set_submodule(info.shortcut, nn.Identity())
     for m in new.modules():
-        if isinstance(m, _CONVS):
+        if isinstance(m, PLAIN_CONVS):
             m.stride = (1,) * (m.weight.dim() - 2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0 if seed is None else seed)
@@ -261,65 +252,3 @@ def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | 
             )  # fmt: skip
             new.set_submodule(name, conv.to(old.weight.device, old.weight.dtype))
     return new
-
-
-def residual_points(model: nn.Module, rec: dict[str, Record], out: PointAnalysis) -> None:
-    """residual/transformer points: after any child of an nn.Sequential that holds a template.
-
-    The template is the nearest block (the child itself first) that maps the child's output
-    shape to itself with an identity shortcut; failing that, the nearest block with a
-    projection shortcut and that output shape (rebuilt by :func:`template_copy`).
-    """
-    cache: dict[int, BlockInfo] = {}
-    for cname, container in model.named_modules():
-        if not is_sequential_container(container) or cname not in rec:
-            continue
-        prefix = f"{cname}." if cname else ""
-        names = [prefix + k for k in container._modules]
-        infos = []
-        for b in container._modules.values():
-            if id(b) not in cache:
-                cache[id(b)] = analyze_block(b)
-            infos.append(cache[id(b)])
-        for i, name in enumerate(names):
-            r = rec.get(name)
-            if r is None or r.out_shape is None:
-                continue
-            order = sorted(range(len(names)), key=lambda j, i=i: (abs(j - i), j < i))
-            why = infos[i].reason
-            fits = [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=True)]
-            fits += [j for j in order if _fits(infos[j], rec.get(names[j]), r, plain=False)]
-            for j in fits:
-                info = infos[j]
-                if info.post_act and info.post_act != infos[i].out_act:
-                    why = (
-                        f"the residual block '{names[j]}' ends with {info.post_act}, which is "
-                        f"the identity only on outputs of that activation, and '{name}' ends "
-                        f"with {infos[i].out_act or 'something else'}"
-                    )
-                    continue
-                out.points[name] = DepthPoint(
-                    name=name,
-                    kind="transformer" if info.transformer else "residual",
-                    width=r.out_shape[-1] if info.transformer else r.out_shape[1],
-                    shape=r.out_shape,
-                    spatial_dims=0 if info.transformer else len(r.out_shape) - 2,
-                    activation=info.post_act,
-                    container=cname,
-                    template=names[j],
-                    zeroed=info.zeroed,
-                    shortcut=info.shortcut,
-                )
-                break
-            else:
-                if why:
-                    out.refused.setdefault(name, why)
-
-
-def _fits(info: BlockInfo, rj: Record | None, r: Record, *, plain: bool) -> bool:
-    """Can the block described by (info, rj) follow the block recorded in ``r`` as identity?"""
-    if rj is None or rj.out_shape != r.out_shape:
-        return False
-    if plain:
-        return info.ok and rj.in_shape == r.out_shape
-    return bool(info.shortcut) and not info.transformer

@@ -1,0 +1,29 @@
+"""Net2WiderNet: width groups found by running the traced graph on channel tags, and widening.
+
+Read in this order: ``tags`` (which unit sits where in a tensor), ``ops`` and ``handlers`` (how
+each op and module type treats units; ``nn_handlers`` for torch.nn's layers), ``propagate`` (one
+pass over the graph, with its rules in ``module_rules`` and ``op_rules``), ``groups`` (coupled
+units that grow together), ``remap`` (the tensors of a widened group) and ``wider`` (the
+transform).
+"""
+
+from . import nn_handlers  # noqa: F401  (registers the handlers of torch.nn's layers)
+from .groups import WidthAnalysis, WidthGroup, analyze_widths
+from .handlers import ChannelHandler, Handler, OpaqueHandler, ProducerHandler, register_handler
+from .remap import Mapping
+from .wider import widen, widen_with_mapping, width_groups
+
+__all__ = [
+    "ChannelHandler",
+    "Handler",
+    "Mapping",
+    "OpaqueHandler",
+    "ProducerHandler",
+    "WidthAnalysis",
+    "WidthGroup",
+    "analyze_widths",
+    "register_handler",
+    "widen",
+    "widen_with_mapping",
+    "width_groups",
+]

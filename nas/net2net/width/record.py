@@ -1,0 +1,75 @@
+"""What one tag pass records: which module reads, produces and couples which units, and which
+units it refuses (with the reason). The rules in ``module_rules`` and ``op_rules`` write it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .tags import MASK, TV, Unions, atoms, rep_along, unit_axes
+
+__all__ = ["Propagation", "Use"]
+
+
+@dataclass
+class Use:
+    """One call of a module that reads (consumer) or passes through (channel) tagged units."""
+
+    module: str
+    axis: int
+    ids: torch.Tensor  # representative id per position along ``axis``
+
+
+@dataclass
+class Propagation:
+    """What one pass found (see ``propagate``)."""
+
+    producers: dict[str, int] = field(default_factory=dict)  # module -> first atom (atoms 1-based)
+    consumers: list[Use] = field(default_factory=list)
+    channels: list[Use] = field(default_factory=list)
+    unions: Unions = field(default_factory=Unions)
+    blocked: dict[int, str] = field(default_factory=dict)  # atom -> reason
+    #: (atoms, what, groups) that must be replicated equally (norms and means across units)
+    tiles: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
+    #: (ids, conv, groups) read or produced by grouped convs
+    grouped: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # modules in call order
+    n_atoms: int = 0
+
+    def block(self, tvs: list[TV], reason: str) -> None:
+        """Refuse every unit of ``tvs`` (the first reason given for a unit is kept)."""
+        for tv in tvs:
+            for a in atoms(tv.ids).tolist():
+                self.blocked.setdefault(a, reason)
+
+    def first_atom(self, producer: str, width: int) -> int:
+        """The first of the ``width`` atoms of ``producer`` (allocated on its first call)."""
+        if producer not in self.producers:
+            self.producers[producer] = self.n_atoms + 1
+            self.n_atoms += width
+        return self.producers[producer]
+
+    def single_axis(self, tv: TV, axis: int | None, what: str) -> bool:
+        """Units must vary along ``axis`` only; otherwise block them and return False."""
+        if axis is None or any(d != axis % tv.meta.ndim for d in unit_axes(tv)):
+            self.block([tv], f"{what} reads units along an axis it does not treat per unit")
+            return False
+        return True
+
+    def read(self, uses: list[Use], name: str, axis: int, x: TV) -> Use:
+        """Record a call reading units; one weight column per position couples the units every
+        call of the same module reads at that position."""
+        use = Use(name, axis, rep_along(x.ids, axis, x.meta.shape[axis])[0])
+        for other in uses:
+            if other.module == name:
+                if len(other.ids) == len(use.ids):
+                    self.unions.add(other.ids & MASK, use.ids & MASK)
+                else:
+                    self.block(
+                        [x, TV(x.meta, other.ids)],
+                        f"'{name}' is called on inputs of different widths",
+                    )
+                break
+        uses.append(use)
+        return use
