@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import paper_common as pc
+import paper_report as rep
 
 from nas import net2net
 
@@ -65,12 +66,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for data_name in args.data:
         arms, teachers, val_size = pc.collect(args, data_name, lambda d, s: one_seed(args, d, s))
         check = pc.epoch0_check(arms, teachers, ["Net2DeeperNet"])
-        parts.append(pc.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
+        parts.append(rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
     intro = (
         f"One identity block after every stage of the teacher; students at lr {args.lr} x "
         f"{args.student_lr_ratio}, random init at lr {args.lr}."
     )
-    print(pc.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
+    print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
 
 
 if __name__ == "__main__":

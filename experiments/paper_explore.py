@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import paper_common as pc
+import paper_report as rep
 
 from nas import net2net
 
@@ -133,14 +134,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                  "architectures": archs[0] if archs else old_archs(args, data_name),
                  "per_architecture": per_arch}  # fmt: skip
         note = "the seed model; counted in every mode's time"
-        md = pc.report(NAME, args, data_name, arms, teachers, val_size, SCRATCH, extra, note)
+        md = rep.report(NAME, args, data_name, arms, teachers, val_size, SCRATCH, extra, note)
         rows = []
         for i, arch in enumerate(["seed", *args.steps]):
             rows.append([f"{i}: {arch}"] + [
-                pc.fmt([pa[i]["test_acc"] for pa in per_arch[a]], ".4f") for a in arms
+                rep.fmt([pa[i]["test_acc"] for pa in per_arch[a]], ".4f") for a in arms
             ])  # fmt: skip
         parts.append(md + "final test acc of each architecture:\n\n"
-                     + pc.md_table(["architecture", *arms], rows) + "\n")  # fmt: skip
+                     + rep.md_table(["architecture", *arms], rows) + "\n")  # fmt: skip
     intro = (
         f"Steps {args.steps} (widen: every group x2, {args.split} split): each warm step trains {args.step_epochs} epochs at lr {args.lr} x "
         f"{args.student_lr_ratio}; scratch at lr {args.lr}. Curves: best val accuracy so far "
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"'{SCRATCH}' = {args.epochs} epochs per architecture. Speed-up = scratch time / "
         "the mode's time (> 1x: faster than scratch with a full budget)."
     )
-    print(pc.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
+    print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
 
 
 if __name__ == "__main__":

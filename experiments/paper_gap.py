@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 import paper_common as pc
+import paper_report as rep
 from paper_wider import widen_all
 
 from nas import net2net
@@ -85,7 +86,7 @@ def gap_rows(arms: dict[str, list[dict]]) -> tuple[list[list[str]], dict]:
         gt = [b - r["test_acc"] for b, r in zip(base_test, runs, strict=True)]
         gv = [b - r["final_val_acc"] for b, r in zip(base_val, runs, strict=True)]
         data[name] = {"test_gap": gt, "val_gap": gv}
-        rows.append([name, pc.fmt(gt, "+.4f"), pc.fmt(gv, "+.4f")])
+        rows.append([name, rep.fmt(gt, "+.4f"), rep.fmt(gv, "+.4f")])
     return rows, data
 
 
@@ -101,15 +102,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         exact = [a for a in arms if a.startswith(("Net2WiderNet", "uneven"))]
         rows, gaps = gap_rows(arms)
         extra = {**pc.epoch0_check(arms, teachers, exact), "gap": gaps}
-        md = pc.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, extra)
+        md = rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, extra)
         heads = ["variant", "test gap (random init - variant)", "final val gap"]
         parts.append(md + "gap at equal training (> 0: the warm start ends worse):\n\n"
-                     + pc.md_table(heads, rows) + "\n")  # fmt: skip
+                     + rep.md_table(heads, rows) + "\n")  # fmt: skip
     intro = (
         f"Every arm trains {args.epochs} epochs of the wide network (teacher widths x2); random "
         f"init at lr {args.lr}. shrink-perturb s/p: weights <- s * w + p * (fresh init)."
     )
-    print(pc.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
+    print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
 
 
 if __name__ == "__main__":

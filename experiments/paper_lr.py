@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 import paper_common as pc
+import paper_report as rep
 from paper_wider import widen_all
 
 NAME = "paper_lr"
@@ -65,12 +66,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         arms, teachers, val_size = pc.collect(args, data_name, lambda d, s: one_seed(args, d, s))
         exact = [a for a in arms if a.startswith("Net2WiderNet")] if args.noise == 0 else []
         check = pc.epoch0_check(arms, teachers, exact)
-        parts.append(pc.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
+        parts.append(rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
     intro = (
         f"Net2WiderNet (every group x2, {args.split} split, noise {args.noise}) students at lr {args.lr} x "
         f"{args.ratios}; random init of the wide net at lr {args.lr} x {args.scratch_ratios}."
     )
-    print(pc.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
+    print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
 
 
 if __name__ == "__main__":

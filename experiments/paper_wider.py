@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import paper_common as pc
+import paper_report as rep
 
 from nas import net2net
 
@@ -66,12 +67,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for data_name in args.data:
         arms, teachers, val_size = pc.collect(args, data_name, lambda d, s: one_seed(args, d, s))
         check = pc.epoch0_check(arms, teachers, ["Net2WiderNet", "Net2WiderNet uneven split"])
-        parts.append(pc.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
+        parts.append(rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
     intro = (
         f"Teacher widths x2 on every group; students at lr {args.lr} x {args.student_lr_ratio},"
         f" random init and random pad as stated in experiments/README.md."
     )
-    print(pc.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
+    print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))
 
 
 if __name__ == "__main__":

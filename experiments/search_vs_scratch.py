@@ -73,6 +73,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     summary = prepared.run()
     rows = {r["number"]: r for r in summary.lineage}
     root = next((r for r in rows.values() if r["parent"] is None), None)
+    # epoch 0 of every warm child: its val accuracy right after the transform vs its parent's
+    starts = [
+        (r["val_acc_before"], rows[r["parent"]]["val_acc"])
+        for r in rows.values()
+        if mode == "net2net" and r["parent"] is not None and r["val_acc_before"] is not None
+    ]
     return {
         "mode": mode,
         "seed": seed,
@@ -86,6 +92,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "pruned": summary.counts.get("pruned", 0),
         "wall": summary.timings["wall_seconds"],
         "overhead": summary.timings["overhead_fraction"],
+        "warm_starts": len(starts),
+        "exact_warm_starts": sum(before == parent for before, parent in starts),
     }
 
 
@@ -185,15 +193,18 @@ def plot(runs: list[dict], chosen: dict[str, int], seconds: float, path: Path) -
     for r in runs:
         if r["epochs"] != chosen[r["mode"]] or not r["curve"]:
             continue
-        xs = [p["elapsed"] for p in r["curve"]] + [seconds]
+        xs = [p["elapsed"] for p in r["curve"]]
         ys = [p["best_val_acc"] for p in r["curve"]]
+        xs.append(max(xs[-1], seconds))  # the last level, held to the limit
         ys.append(ys[-1])
         label = f"{r['mode']} ({r['epochs']} epochs/candidate)" if r["seed"] == 0 else None
         ax.step(xs, ys, where="post", color=colors[r["mode"]], alpha=0.8, label=label)
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("best val accuracy so far")
     ax.set_title("Net2Net search vs scratch mode (each line one seed)")
-    ax.set_xlim(0, seconds * 1.05)
+    ax.set_xlim(left=0)
+    ax.axvline(seconds, color="grey", linestyle=":", linewidth=1)
+    ax.text(seconds, ax.get_ylim()[0], " time limit", color="grey", va="bottom")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()

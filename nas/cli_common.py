@@ -213,7 +213,8 @@ def check_override_keys(argv: list[str], config_name: str, config_dir: str = CON
     from hydra import compose, initialize_config_dir
 
     pairs = [a.split("=", 1) for a in argv if "=" in a and not a.startswith(("-", "+", "~"))]
-    keys = [k for k, _ in pairs if not k.startswith("hydra.") and k != "hydra"]
+    pairs = [(k, v) for k, v in pairs if not k.startswith(("hydra.", "hydra/")) and k != "hydra"]
+    keys = [k for k, _ in pairs]  # (hydra.* and hydra/launcher=... are Hydra's own)
     if not keys:
         return
     groups = [f"{k}={v}" for k, v in pairs if (Path(config_dir) / k).is_dir() and "," not in v]

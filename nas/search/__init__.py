@@ -22,6 +22,8 @@ _LAZY = {
     "prepare_search": "nas.search.api",
     "run_search": "nas.search.api",
     "CheckpointError": "nas.search.candidate",
+    "Mutation": "nas.search.mutation",
+    "format_mutation": "nas.search.mutation",
     "audit_study": "nas.search.audit",
     "best_so_far": "nas.search.lineage",
     "lineage_path": "nas.search.lineage",

@@ -171,7 +171,8 @@ class Searcher:
         self.progress.start(self)
         failures = 0
         while workers.work_left(self):  # other workers' RUNNING candidates count too
-            if self.cfg.time_limit and time.perf_counter() - self.t0 > self.cfg.time_limit:
+            over = self.cfg.time_limit and time.perf_counter() - self.t0 > self.cfg.time_limit
+            if over and self.root() is not None:  # the root is always trained
                 self.progress.note(f"time limit {self.cfg.time_limit:.0f}s reached: stopping")
                 break
             if failures >= self.cfg.max_failures:

@@ -20,26 +20,16 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from nas.search.config import SearchConfig
+from nas.search.mutation import format_mutation
 
 if TYPE_CHECKING:
     from nas.search.callbacks import CandidateInfo
 
-__all__ = ["Progress", "best_candidate", "estimate_seconds_left", "format_mutation"]
+__all__ = ["Progress", "best_candidate", "estimate_seconds_left"]
 
 log = logging.getLogger(__name__)
 
 STYLE = {"complete": "green", "pruned": "yellow", "fail": "red"}
-
-
-def format_mutation(mutation: list[dict]) -> str:
-    """'widen features.0 x2 -> 32, deepen features.3' (or 'root')."""
-    parts = []
-    for m in mutation or []:
-        if m.get("op") == "widen":
-            parts.append(f"widen {m.get('target')} {m.get('old_width')}->{m.get('width')}")
-        else:
-            parts.append(f"{m.get('op')} {m.get('target')}")
-    return ", ".join(parts) or "root"
 
 
 def estimate_seconds_left(costs: Sequence[tuple[int, float]], upcoming: Sequence[int]) -> float:
@@ -133,7 +123,8 @@ class Progress:
             if result.get("best_trial") is not None
             else best_candidate(s.study)
         )
-        mut = format_mutation(info.mutation) if info else "?"
+        mut = "?" if info is None else format_mutation(info.mutation)
+        mut = "root" if info is not None and info.job_type == "root" else mut
         line = (
             f"[{finished}/{target}] #{number} [{STYLE.get(state, '')}]{state}[/] {mut}"
             + (f" | val {acc:.4f}" if acc is not None else "")

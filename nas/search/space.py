@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nas import net2net
+from nas.search.mutation import Mutation
 
 __all__ = [
     "MutationError",
@@ -44,7 +45,7 @@ def _targets(model: nn.Module, op: str, example_input: torch.Tensor) -> list[Any
 
 def apply_op(
     model: nn.Module,
-    op: dict,
+    op: dict | Mutation,
     example_input: torch.Tensor,
     *,
     data: torch.Tensor | None = None,
@@ -56,38 +57,40 @@ def apply_op(
 
 def apply_op_with_mapping(
     model: nn.Module,
-    op: dict,
+    op: dict | Mutation,
     example_input: torch.Tensor,
     *,
     data: torch.Tensor | None = None,
     verify: bool = True,
 ) -> tuple[nn.Module, Any]:
     """:func:`apply_op`, also returning the widening's parameter mapping (None for deepen)."""
-    kind = op.get("op")
-    noise, seed = float(op.get("noise", 0.0)), op.get("seed")
-    if kind == "widen":
+    try:
+        step = Mutation.from_json(op)
+    except ValueError as exc:
+        raise MutationError(str(exc)) from None
+    if step.op == "widen":
+        if step.width is None:
+            raise MutationError(f"widen {step.target}: the record has no width")
         return net2net.widen_with_mapping(
             model,
-            op["target"],
-            int(op["width"]),
+            step.target,
+            int(step.width),
             example_input=example_input,
-            noise=noise,
-            seed=seed,
+            noise=step.noise,
+            seed=step.seed,
             verify=verify,
-            split=str(op.get("split", "even")),
+            split=step.split or "even",
         )
-    if kind == "deepen":
-        child = net2net.deepen(
-            model,
-            op["target"],
-            example_input=example_input,
-            data=data,
-            noise=noise,
-            seed=seed,
-            verify=verify,
-        )
-        return child, None
-    raise MutationError(f"unknown mutation {kind!r}; choose one of: widen, deepen")
+    child = net2net.deepen(
+        model,
+        step.target,
+        example_input=example_input,
+        data=data,
+        noise=step.noise,
+        seed=step.seed,
+        verify=verify,
+    )
+    return child, None
 
 
 def replay(model: nn.Module, path: list[dict], example_input: torch.Tensor) -> nn.Module:
@@ -126,17 +129,18 @@ def propose(
             raise MutationError(f"{op}: the model has no {op} target")
         pos = trial.suggest_float(f"{op}_pos_{i}", 0.0, 1.0)
         target = targets[_index(pos, len(targets))]
-        record: dict[str, Any] = {"op": op, "target": target.name, "noise": noise}
-        record["seed"] = seed * 1000 + i
         if op == "widen":
-            factor = trial.suggest_categorical(f"factor_{i}", list(widen_factors))
-            width = max(int(target.width) + 1, round(int(target.width) * float(factor)))
-            record.update(
-                factor=float(factor), width=width, old_width=int(target.width), split=split
-            )
+            factor = float(trial.suggest_categorical(f"factor_{i}", list(widen_factors)))
+            old = int(target.width)
+            step = Mutation(
+                op, target.name, noise=noise, seed=seed * 1000 + i, factor=factor,
+                width=max(old + 1, round(old * factor)), old_width=old, split=split,
+            )  # fmt: skip
         else:
-            record["kind"] = str(getattr(target, "kind", ""))
-        child, mapping = apply_op_with_mapping(model, record, example_input, data=data)
+            kind = str(getattr(target, "kind", ""))
+            step = Mutation(op, target.name, noise=noise, seed=seed * 1000 + i, kind=kind)
+        record = step.to_json()
+        child, mapping = apply_op_with_mapping(model, step, example_input, data=data)
         if optimizer_state is not None:
             optimizer_state = net2net.grow_optimizer_state(optimizer_state, model, child, mapping)
         model = child

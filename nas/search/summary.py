@@ -17,8 +17,8 @@ from nas.search import candidate as cand
 from nas.search.callbacks import SearchSummary
 from nas.search.lineage import best_so_far, lineage_path, lineage_rows
 from nas.search.metrics import accuracy64, reinitialize
+from nas.search.mutation import format_mutation
 from nas.search.parents import candidates, pareto_front, rank_by_accuracy
-from nas.search.progress import format_mutation
 from nas.train import evaluate, train
 
 __all__ = ["finish", "print_summary"]

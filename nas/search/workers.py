@@ -32,6 +32,7 @@ from optuna.trial import TrialState
 
 from nas.models import build_from_spec
 from nas.search.heartbeat import TrialHeartbeat, recover_stale
+from nas.search.mutation import Mutation
 from nas.search.space import MutationError, describe
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def admit(s: Searcher, trial: optuna.Trial) -> bool:
 
 def mutation_key(mutation: Any) -> tuple:
     """What makes two mutations the same transform: (op, target, width) of each step."""
-    return tuple((m.get("op"), m.get("target"), m.get("width")) for m in mutation or [])
+    return tuple(Mutation.from_json(m).key() for m in mutation or [])
 
 
 def refuse_twin(study: optuna.Study, trial: optuna.Trial, parent: int, mutation: list) -> None:

@@ -8,11 +8,12 @@ Also: the lineage as a terminal tree (``lineage_tree``, ``render_lineage``), as 
 imported when asked for.
 """
 
+from nas.search.mutation import format_mutation
 from nas.tracking.base import TRACKERS, NullTracker, create_tracker
 from nas.tracking.console import ConsoleTracker
 from nas.tracking.offline import OfflineRun, find_offline_runs, read_offline_run, read_offline_runs
 from nas.tracking.plots import plot_curves, plot_lineage_tree
-from nas.tracking.rows import TABLE_COLUMNS, best_path, format_mutation
+from nas.tracking.rows import TABLE_COLUMNS, best_path
 from nas.tracking.tree import lineage_tree, render_lineage
 
 __all__ = [

@@ -8,8 +8,9 @@ from typing import IO, Any
 from rich.console import Console
 
 from nas.search.callbacks import CandidateInfo, SearchCallback
+from nas.search.mutation import format_mutation
 from nas.tracking.base import summary_rows
-from nas.tracking.rows import format_acc, format_mutation
+from nas.tracking.rows import format_acc
 from nas.tracking.tree import lineage_tree
 
 

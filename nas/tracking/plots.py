@@ -14,7 +14,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from nas.tracking.rows import Row, best_path, by_number, children_of, format_acc, format_mutation
+from nas.search.mutation import format_mutation
+from nas.tracking.rows import Row, best_path, by_number, children_of, format_acc
 
 BEST_COLOR = "#2a9d3f"
 NODE_COLOR = "#4a6fa5"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from nas.search.mutation import format_mutation
+
 Row = Mapping[str, Any]
 
 TABLE_COLUMNS = [
@@ -29,26 +31,6 @@ TABLE_COLUMNS = [
     "on_best_path",  # on the lineage from the root to the best candidate
     "test_acc",  # measured for the best candidate and the root only
 ]
-
-
-def format_mutation(mutation: Iterable[Mapping[str, Any]] | None) -> str:
-    """One short line for a list of transforms, e.g. ``widen features.0 x2 (32); deepen head``.
-
-    An empty or missing mutation (the root) gives ``"seed"``.
-    """
-    parts = []
-    for step in mutation or []:
-        if not isinstance(step, Mapping):
-            parts.append(str(step))
-            continue
-        text = " ".join(str(x) for x in (step.get("op", "?"), step.get("target")) if x is not None)
-        factor = step.get("factor")
-        if isinstance(factor, int | float):
-            text += f" x{factor:g}"
-        if step.get("width") is not None:
-            text += f" ({step['width']})"
-        parts.append(text)
-    return "; ".join(parts) if parts else "seed"
 
 
 def format_acc(value: float | None) -> str:

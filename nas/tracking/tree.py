@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from nas.tracking.rows import Row, best_path, by_number, children_of, format_acc, format_mutation
+from nas.search.mutation import format_mutation
+from nas.tracking.rows import Row, best_path, by_number, children_of, format_acc
 
 _STATE_STYLE = {"complete": "", "pruned": "yellow", "fail": "red", "running": "cyan"}
 

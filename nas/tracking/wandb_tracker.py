@@ -38,9 +38,10 @@ from typing import Any
 import wandb
 
 from nas.search.callbacks import CandidateInfo, SearchCallback
+from nas.search.mutation import format_mutation
 from nas.tracking.base import summary_rows, summary_value
 from nas.tracking.plots import plot_curves, plot_lineage_tree
-from nas.tracking.rows import TABLE_COLUMNS, best_number, format_mutation, table_data
+from nas.tracking.rows import TABLE_COLUMNS, best_number, table_data
 
 EPOCH_METRICS = ("val_acc", "val_loss", "train_loss", "lr")
 SEARCH_METRICS = ("best_val_acc", "candidate_val_acc", "candidate_trial")

@@ -201,13 +201,15 @@ def _state_dict_file(path: Path, widths: list[int]) -> Path:
 def test_bad_checkpoint_is_one_line_and_writes_nothing(tmp_path, kind):
     import torch
 
+    from nas.models import create_model
+
     if kind == "wrong_shapes":  # a cnn1d [16, 16] checkpoint for the [8, 8] seed model
         ckpt = _state_dict_file(tmp_path / "seed.pt", [16, 16])
         expected = "model.checkpoint"
     else:  # a pickled object: not loadable with weights_only=True
         ckpt = tmp_path / "seed.pt"
-        torch.save({"fn": _state_dict_file}, ckpt)
-        expected = "model.checkpoint"
+        torch.save(create_model("cnn1d", input_shape=(1, 40), num_classes=10), ckpt)
+        expected = "not a weights-only state dict"
     url = f"sqlite:///{tmp_path}/nas.db"
     res = nas_search(tmp_path, f"storage={url}", *TINY, f"model.checkpoint={ckpt}")
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -19,7 +19,7 @@ CASES = {
     "paper_wider": ("mnist1d", ["Net2WiderNet", "Net2WiderNet uneven split"]),
     "paper_deeper": ("digits", ["Net2DeeperNet"]),
     "paper_explore": ("mnist1d", []),
-    "paper_lr": ("digits", ["Net2WiderNet, lr x 0.3", "Net2WiderNet, lr x 1"]),
+    "paper_lr": ("digits", ["Net2WiderNet, lr x 1", "Net2WiderNet, lr x 3"]),
     "paper_gap": ("mnist1d", ["Net2WiderNet, lr x 0.1", "Net2WiderNet, lr x 1"]),
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,3 @@ def tiny_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         )
 
     return make
-
-
-def with_train(options: TrainOptions, **changes: Any) -> TrainOptions:
-    """A copy of ``options`` with some fields changed."""
-    return dataclasses.replace(options, **changes)

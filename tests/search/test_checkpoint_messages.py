@@ -3,8 +3,6 @@ unexpected, and a file of pickled objects refused without advising ``weights_onl
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from nas.search.candidate import (
     load_user_checkpoint,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (1, 40)
 EXAMPLE = torch.randn(2, *SHAPE)
 
@@ -109,21 +106,3 @@ def test_other_files_say_what_they_are(tmp_path: Path) -> None:
         load_user_checkpoint(seq)
     with pytest.raises(CheckpointError, match="no such file"):
         load_user_checkpoint(tmp_path / "missing.pt")
-
-
-def test_nas_search_prints_the_message_as_one_line(tmp_path: Path) -> None:
-    path = tmp_path / "model.pt"
-    torch.save(build_from_spec(_spec([8, 8]), input_shape=SHAPE, num_classes=10), path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "nas.cli_search", "logger=none", "data.n_samples=200",
-         "model=cnn1d", "model.widths=[8,8]", f"model.checkpoint={path}",
-         f"storage=sqlite:///{tmp_path}/nas.db"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    assert proc.returncode == 2
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert errors == [proc.stderr.strip()], proc.stderr
-    assert "not a weights-only state dict" in errors[0] and "weights_only" not in errors[0]
-    assert not (tmp_path / "nas.db").exists()  # no study
-    assert not list(tmp_path.rglob(".hydra"))  # no run folder

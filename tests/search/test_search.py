@@ -160,11 +160,14 @@ def test_pretrained_root_is_grown_not_retrained(tiny_search, tmp_path):
 
 
 def test_nan_loss_prunes_with_reason(tiny_search, tmp_path):
-    from conftest import TINY_TRAIN, with_train
+    from nas.train import Budget, TrainOptions
 
     # plain SGD at 1e30 x the root's lr: the child's loss overflows to inf/NaN at once, whatever
     # the mutation (at 1e12 a widened child's loss stayed finite, ~6e17)
-    sgd = with_train(TINY_TRAIN, optimizer=torch.optim.SGD, lr=0.1, optimizer_kwargs={})
+    sgd = TrainOptions(
+        budget=Budget(epochs=1), optimizer=torch.optim.SGD, lr=0.1, optimizer_kwargs={},
+        progress=False,
+    )  # fmt: skip
     tiny_search(train=sgd, trials=2, study="diverge", lr_ratio=[1e30, 1e30]).run()
     child = _study(tmp_path, "diverge").trials[1]
     assert child.state == TrialState.PRUNED

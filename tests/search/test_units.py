@@ -146,3 +146,23 @@ def test_accuracy64_decides_float32_near_ties_in_float64():
     batches = [(x, y)]
     assert model(x[:1]).argmax().item() == 0  # float32 alone would get the first half wrong
     assert accuracy64(model, batches) == _float64_reference(model, batches) == 1.0
+
+
+def test_mutation_record_round_trips_and_refuses_foreign_records() -> None:
+    from nas.search.mutation import Mutation, format_mutation
+
+    step = Mutation(
+        "widen", "features.0", seed=3, width=16, old_width=8, factor=2.0, split="uneven"
+    )
+    stored = step.to_json()
+    assert "kind" not in stored and stored["split"] == "uneven"  # None fields are left out
+    assert Mutation.from_json(stored) == step and Mutation.from_json(step) is step
+    assert step.key() == ("widen", "features.0", 16)
+    deep = Mutation("deepen", "features.3", kind="relu")
+    assert (
+        format_mutation([deep.to_json(), stored]) == "deepen features.3; widen features.0 x2 (16)"
+    )
+    assert format_mutation([]) == "seed"
+    for bad in ({"op": "shrink", "target": "a"}, {"op": "widen", "target": "a", "w": 2}, {"x": 1}):
+        with pytest.raises(ValueError):
+            Mutation.from_json(bad)

@@ -51,7 +51,8 @@ def test_dashboard_serves_the_lineage_and_curves(tmp_path: Path) -> None:
         summaries = _get(base, "/api/studies")["study_summaries"]
         (study,) = [s for s in summaries if s["study_name"] == "dash"]
         attrs = {a["key"]: a["value"] for a in study["user_attrs"]}
-        assert attrs["data"] == "mnist1d" and json.loads(attrs["seed_model"])["name"] == "cnn1d"
+        assert json.loads(attrs["data"])["name"] == "mnist1d"
+        assert json.loads(attrs["seed_model"])["name"] == "cnn1d"
         detail = _get(base, f"/api/studies/{study['study_id']}?after=0")
         trials = {t["number"]: t for t in detail["trials"]}
         assert len(trials) == 3 and all(t["state"] == "Complete" for t in trials.values())

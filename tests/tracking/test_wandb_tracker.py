@@ -153,8 +153,9 @@ def test_online_without_server_falls_back_to_offline(
     assert runs["online-t0"].curve("val_acc") == [e["val_acc"] for e in cand.epochs]
 
 
-def test_twenty_candidates_offline_are_fast(wandb_home: Path, tmp_path: Path) -> None:
-    """~20 sequential candidate runs in offline mode (measured ~0.05-0.1 s each)."""
+def test_twenty_candidates_offline(wandb_home: Path, tmp_path: Path) -> None:
+    """20 sequential candidate runs in offline mode, each its own run (measured ~0.05-0.1 s
+    each on an idle machine; printed, not asserted: timings belong to benchmarks)."""
     tracker = create_tracker("wandb", dir=tmp_path)
     start = time.perf_counter()
     tracker.on_search_start("many", {})
@@ -167,7 +168,6 @@ def test_twenty_candidates_offline_are_fast(wandb_home: Path, tmp_path: Path) ->
     elapsed = time.perf_counter() - start
     tracker.close()
     print(f"20 candidate runs offline: {elapsed:.2f} s")
-    assert elapsed < 30  # loose: shared CI cores; typically ~2 s
     assert len(find_offline_runs(tmp_path)) == 21
     last = read_offline_runs(tmp_path, names=["many-t19"])["many-t19"]
     assert last.config["parent"] == 18 and last.config["mutation"] == [DEEPEN]

@@ -1,0 +1,39 @@
+"""experiments/search_vs_scratch.py at a tiny budget: its result files and measured fields."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_vs_scratch.py"
+
+
+def test_search_vs_scratch_smoke(tmp_path: Path) -> None:
+    args = ["--quick", "--seconds", "10", "--grid", "1", "2", "--seeds", "0", "--workers", "1"]
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--seed-epochs", "1", "--out", str(tmp_path)],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "results.json").read_text())
+    assert set(out["chosen"]) == {"net2net", "scratch"}
+    assert {(r["mode"], r["epochs"]) for r in out["runs"]} == {
+        (m, e) for m in ("net2net", "scratch") for e in (1, 2)
+    }
+    for run in out["runs"]:
+        assert run["curve"] and run["candidates"] >= 1 and 0 <= run["test"] <= 1
+        assert 0 <= run["overhead"] <= 1
+        # epoch 0: every warm child starts at exactly its parent's val accuracy
+        assert run["exact_warm_starts"] == run["warm_starts"]
+    assert sum(r["warm_starts"] for r in out["runs"] if r["mode"] == "net2net") >= 1
+    assert out["targets"] and set(out["table"]) == {"net2net", "scratch"}
+    for row in out["table"].values():
+        assert set(row) >= {"time_to", "best_val_at_limit", "test", "candidates", "overhead_pct"}
+    assert "| net2net |" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "curves.png").stat().st_size > 1000
