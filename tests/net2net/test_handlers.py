@@ -12,12 +12,8 @@ from torch import nn
 from nas import net2net
 from nas.net2net.graph import symbolic_trace
 from nas.net2net.width.handlers import HANDLERS, handler_for
-from nas.net2net.width.nn_handlers import (
-    ConvHandler,
-    DepthwiseConvHandler,
-    LinearHandler,
-    MultiheadAttentionHandler,
-)
+from nas.net2net.width.attention import MultiheadAttentionHandler
+from nas.net2net.width.nn_handlers import ConvHandler, DepthwiseConvHandler, LinearHandler
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -60,9 +56,9 @@ def test_lookup_follows_the_class_hierarchy() -> None:
     assert handler_for(nn.ReLU()) is None  # parameterless modules are ops, not handlers
     assert handler_for(nn.Bilinear(2, 2, 3)) is None
     mha = handler_for(nn.MultiheadAttention(8, 2))
-    assert isinstance(mha, MultiheadAttentionHandler) and mha.kind == "opaque" and mha.reason
+    assert isinstance(mha, MultiheadAttentionHandler) and mha.kind == "attention" and mha.tile
     kinds = {type(h).__name__: h.kind for h in HANDLERS.values()}
-    assert {"producer", "channel", "opaque"} <= set(kinds.values())
+    assert {"producer", "channel", "attention"} <= set(kinds.values())
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -150,7 +146,10 @@ def test_readme_custom_layer_example_widens_exactly(capsys) -> None:
     assert "1" in kept  # registered: the layer is one node of the trace, not its forward
 
 
-def test_the_same_layer_unregistered_is_refused_with_a_reason() -> None:
+def test_the_same_layer_unregistered_grows_its_tensor_attribute() -> None:
+    """Without a handler the layer is traced into: ``x * self.gain[:, None]`` multiplies the
+    units by a tensor attribute, which then grows with them like a per-channel module."""
+
     class Unregistered(nn.Module):  # the README's ChannelScale, with no handler
         def __init__(self, channels: int) -> None:
             super().__init__()
@@ -162,6 +161,8 @@ def test_the_same_layer_unregistered_is_refused_with_a_reason() -> None:
     model = nn.Sequential(nn.Conv1d(1, 8, 3), Unregistered(8), nn.ReLU(), nn.Flatten(),
                           nn.Linear(8 * 38, 10))  # fmt: skip
     x = torch.randn(4, 1, 40)
-    assert net2net.width_groups(model, x) == []
-    with pytest.raises(net2net.NotWidenableError, match="fixed tensor that varies per unit"):
-        net2net.widen(model, "0", 12, example_input=x)
+    (group,) = net2net.width_groups(model, x)
+    assert group.params == (("1.gain", 0, 0),)
+    wide = net2net.widen(model.double(), "0", 12, example_input=x.double(), seed=0)
+    assert wide[1].gain.shape == (12,) and torch.equal(wide[1].gain[:8], model[1].gain)
+    assert net2net.preservation_error(model, wide, x.double()) <= 1e-12

@@ -16,17 +16,23 @@ from torch.fx._lazy_graph_module import _make_graph_module, _use_lazy_graph_modu
 
 __all__ = ["keep_whole", "symbolic_trace"]
 
-_WHOLE: set[type[nn.Module]] = set()
+_WHOLE: set[type[nn.Module] | str] = set()
 
 
-def keep_whole(*types: type[nn.Module]) -> None:
-    """Trace calls of modules of exactly these types as one node, not into their forward."""
+def keep_whole(*types: type[nn.Module] | str) -> None:
+    """Trace calls of modules of exactly these types (or ``"package.module.Class"`` names) as
+    one node, not into their forward."""
     _WHOLE.update(types)
 
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return type(m) in _WHOLE or super().is_leaf_module(m, module_qualified_name)
+        t = type(m)
+        return (
+            t in _WHOLE
+            or f"{t.__module__}.{t.__qualname__}" in _WHOLE
+            or super().is_leaf_module(m, module_qualified_name)
+        )
 
 
 def symbolic_trace(module: nn.Module) -> fx.GraphModule:

@@ -7,10 +7,11 @@ units that grow together), ``remap`` (the tensors of a widened group) and ``wide
 transform).
 """
 
-from . import nn_handlers  # noqa: F401  (registers the handlers of torch.nn's layers)
+from . import attention, nn_handlers  # noqa: F401  (register the handlers of torch.nn's layers)
 from .groups import WidthAnalysis, WidthGroup, analyze_widths
 from .handlers import ChannelHandler, Handler, OpaqueHandler, ProducerHandler, register_handler
 from .remap import Mapping
+from .size_attributes import register_size_attribute
 from .wider import widen, widen_with_mapping, width_groups
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "WidthGroup",
     "analyze_widths",
     "register_handler",
+    "register_size_attribute",
     "widen",
     "widen_with_mapping",
     "width_groups",

@@ -20,6 +20,7 @@ from ..errors import NotWidenableError
 from ..graph.tracing import symbolic_trace
 from .handlers import handler_for
 from .propagate import Propagation, propagate
+from .size_attributes import size_attributes
 from .tags import MASK
 
 __all__ = ["WidthAnalysis", "WidthGroup", "analyze_widths"]
@@ -37,6 +38,11 @@ class WidthGroup:
         members: per-channel modules on the units (BatchNorm, LayerNorm, depthwise conv, ...).
         tile: every unit must be replicated equally (a norm across the units): width = k x old.
         blocks: grouped convs split the units into this many blocks; each block grows equally.
+        attributes: plain-int attributes holding the width (``owner.name``), set on widening
+            (see ``size_attributes``).
+        params: tensor attributes that carry the units (position embeddings, class tokens,
+            layer scales, functional norms' weights), as (name, dim, offset): the units are
+            elements ``offset .. offset + width`` along ``dim``.
         reason: why the group cannot be widened ('' when it can).
     """
 
@@ -47,6 +53,8 @@ class WidthGroup:
     members: tuple[str, ...] = ()
     tile: bool = False
     blocks: int = 1
+    params: tuple[tuple[str, int, int], ...] = ()
+    attributes: tuple[str, ...] = ()
     reason: str = ""
     tile_reason: str = field(default="", repr=False)
 
@@ -107,9 +115,7 @@ def _components(prop: Propagation, labels: torch.Tensor) -> list[list[str]]:
 
 def prop_spans(prop: Propagation) -> dict[str, tuple[int, int]]:
     """Producer -> (first atom, width) in the order producers were first called."""
-    firsts = sorted(prop.producers.items(), key=lambda kv: kv[1])
-    ends = [f for _, f in firsts[1:]] + [prop.n_atoms + 1]
-    return {name: (first, end - first) for (name, first), end in zip(firsts, ends, strict=True)}
+    return {name: (first, prop.widths[name]) for name, first in prop.producers.items()}
 
 
 def _uses_by_group(uses: list, labels: torch.Tensor, group_of: torch.Tensor) -> dict[int, list]:
@@ -158,6 +164,8 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
     tiles = _flags(prop.tiles, labels, group_of)
     grouped = _flags(prop.grouped, labels, group_of)
     grouped_order = _grouped_order(prop, labels, group_of, spans, comps)
+    params, param_reasons = _param_members(prop, labels, group_of, spans, comps)
+    held = size_attributes(model)
     groups, refused = [], []
     for gid, names in enumerate(comps):
         first, width = spans[names[0]]
@@ -175,8 +183,13 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
         if not reason:
             hit = [blocked[c] for c in torch.unique(classes).tolist() if c in blocked]
             reason = hit[0] if hit else ""
+        attributes = tuple(a for n in names for a in held.get(n, []))
         if not reason:
-            reason = _unsupported(model, names) or grouped_order.get(gid, "")
+            reason = (
+                _unsupported(model, names)
+                or grouped_order.get(gid, "")
+                or param_reasons.get(gid, "")
+            )
         g = WidthGroup(
             name=names[0],
             width=width,
@@ -185,11 +198,52 @@ def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
             members=tuple(members.get(gid, [])),
             tile=gid in tiles,
             blocks=math.lcm(*(n for _, n in tiles.get(gid, []) + grouped.get(gid, []))),
+            params=tuple(params.get(gid, [])),
+            attributes=attributes,
             reason=reason,
             tile_reason="; ".join(w for w, _ in tiles.get(gid, [])),
         )
         (refused if reason else groups).append(g)
     return WidthAnalysis(gm, prop, groups, refused)
+
+
+def _param_members(prop, labels, group_of, spans, comps) -> tuple[dict, dict]:
+    """Tensor attributes whose elements are units of a group: {gid: [(name, dim, offset)]},
+    and {gid: reason} where a tensor holds a group's units in a layout widening cannot follow."""
+    members: dict[int, list] = {}
+    reasons: dict[int, str] = {}
+    for target, (first, shape) in prop.params.items():
+        lab = labels[first : first + shape.numel()].reshape(shape)
+        gids = torch.unique(group_of[lab])
+        for gid in gids[gids >= 0].tolist():
+            f, w = spans[comps[gid][0]]
+            place = _param_place(lab, group_of, gid, labels[f : f + w])
+            if place is None:
+                reasons.setdefault(
+                    gid, f"the tensor '{target}' holds the units in a layout widening cannot follow"
+                )
+            else:
+                members.setdefault(gid, []).append((target, *place))
+    return members, reasons
+
+
+def _param_place(lab, group_of, gid, classes) -> tuple[int, int] | None:
+    """(dim, offset) where the tensor's labels ``lab`` hold the group's units in their order,
+    along a single axis; None otherwise."""
+    axes = [
+        d
+        for d in range(lab.ndim)
+        if lab.shape[d] > 1 and not bool((lab == lab.narrow(d, 0, 1)).all())
+    ]
+    if len(axes) != 1:
+        return None
+    d = axes[0]
+    seq = lab.movedim(d, 0).reshape(lab.shape[d], -1)[:, 0]
+    inside = (group_of[seq] == gid).nonzero()[:, 0]
+    off, w = int(inside[0]), len(classes)
+    if len(inside) != w or int(inside[-1]) != off + w - 1:
+        return None
+    return (d, off) if torch.equal(seq[off : off + w], classes) else None
 
 
 def _grouped_order(prop, labels, group_of, spans, comps) -> dict[int, str]:

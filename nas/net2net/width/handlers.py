@@ -113,15 +113,16 @@ class OpaqueHandler(Handler):
     """Known and refused: the units it touches cannot be widened (``reason`` says why)."""
 
 
-HANDLERS: dict[type[nn.Module], Handler] = {}
+HANDLERS: dict[type[nn.Module] | str, Handler] = {}
 
 H = TypeVar("H", bound=type[Handler])
 
 
-def register_handler(*types: type[nn.Module]) -> Callable[[H], H]:
+def register_handler(*types: type[nn.Module] | str) -> Callable[[H], H]:
     """Class decorator: widen modules of ``types`` (and their subclasses) with this handler.
 
-    Calls of modules of exactly these types are traced as single nodes from then on.
+    A type may be named ``"package.module.Class"`` (registering then imports nothing). Calls of
+    modules of exactly these types are traced as single nodes from then on.
     """
 
     def deco(cls: H) -> H:
@@ -137,6 +138,7 @@ def register_handler(*types: type[nn.Module]) -> Callable[[H], H]:
 def handler_for(m: nn.Module) -> Handler | None:
     """The handler of ``m``'s type (nearest registered base class), or None."""
     for cls in type(m).__mro__:
-        if cls in HANDLERS:
-            return HANDLERS[cls].for_module(m)
+        h = HANDLERS.get(cls) or HANDLERS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if h is not None:
+            return h.for_module(m)
     return None

@@ -45,6 +45,8 @@ class ModuleCalls:
         h = handler_for(m)
         x = args[0] if args else None
         what = f"'{name}' ({type(m).__name__})"
+        if h is not None and h.kind == "attention":
+            return self._attention(name, m, h, args, kwargs, what)
         if h is not None and h.kind in ("producer", "channel") and isinstance(x, TV):
             if len(tagged((args[1:], kwargs))):
                 self.rec.block(tagged((args, kwargs)), f"{what} is called with several tensors")
@@ -89,6 +91,47 @@ class ModuleCalls:
             rec.grouped.append((ids.reshape(-1), name, h.groups(m)))
         return TV(out, ids)
 
+    def _attention(
+        self, name: str, m: nn.Module, h: Handler, args: tuple, kwargs: dict, what: str
+    ) -> Any:
+        """Self-attention (``attention``): reads the stream along its last axis like a Linear
+        and writes new units (its ``out_proj`` rows) that grow only by whole copies."""
+        rec = self.rec
+        if h.single_input:
+            q = k = v = args[0]
+            a = {"need_weights": False}
+        else:
+            a = h.bind(m, args, kwargs)
+            q, k, v = (a[n] for n in ("query", "key", "value"))
+        others = [t for t in tagged(a) if t is not q and t.ids is not None]
+        cross = [t for t in (k, v) if t is not q and not _same_ids(t, q)]
+        reason = h.refusal(m) or (
+            f"{what} attends to another tensor (cross-attention is not widened)"
+            if any(t.ids is not None for t in cross) or (cross and q.ids is not None)
+            else ""
+        )
+        if not reason and any(t not in (k, v) for t in others):
+            reason = f"{what} is called with a mask that carries units"
+        if reason:
+            rec.block(tagged((args, kwargs)), reason)
+            return wrap(_meta_call(m, args, kwargs))
+        if _is_tagged(q) and rec.single_axis(q, q.meta.ndim - 1, what):
+            rec.read(rec.consumers, name, q.meta.ndim - 1, q)
+        width = self.widths.get(name, h.width(m))
+        out = torch.empty((*q.meta.shape[:-1], width), dtype=q.meta.dtype, device="meta")
+        first = rec.first_atom(name, width)
+        ids = self.emit(name, width, first) if self.emit else torch.arange(width) + first
+        ids = ids.reshape([1] * (out.ndim - 1) + [width])
+        if width == 1:
+            rec.block([TV(out, ids)], f"{what} has a single unit")
+        rec.tiles.append((atoms(ids), f"{what}: {h.reason}", 1))
+        if h.single_input:
+            return TV(out, ids)
+        weights = None
+        if a["need_weights"]:
+            weights = TV(_attention_weights(m, q.meta, k.meta, width, a))
+        return TV(out, ids), weights
+
     def _channel(self, name: str, m: nn.Module, h: Handler, x: TV, what: str) -> TV:
         """Carries the input's units; a norm across them asks for equal replication."""
         in_axis = h.in_axis(m, x.meta)
@@ -104,6 +147,27 @@ class ModuleCalls:
             if h.tile:
                 self.rec.tiles.append((atoms(x.ids), f"{what} {h.reason}", h.groups(m)))
         return TV(out, x.ids)
+
+
+def _same_ids(a: Any, b: Any) -> bool:
+    if not isinstance(a, TV) or not isinstance(b, TV) or a.meta.shape != b.meta.shape:
+        return False
+    if a.ids is None or b.ids is None:
+        return a.ids is None and b.ids is None
+    return torch.equal(a.full_ids(), b.full_ids())
+
+
+def _attention_weights(
+    m: nn.Module, q: torch.Tensor, k: torch.Tensor, width: int, a: dict
+) -> torch.Tensor:
+    """The attention weights' shape (heads grow with the width, whole copies)."""
+    seq = 1 if m.batch_first and q.ndim == 3 else 0
+    tgt, src = q.shape[seq], k.shape[seq] + (m.bias_k is not None) + int(m.add_zero_attn)
+    heads = m.num_heads * width // m.embed_dim
+    shape = (tgt, src) if a["average_attn_weights"] else (heads, tgt, src)
+    if q.ndim == 3:
+        shape = (q.shape[1 - seq], *shape)
+    return torch.empty(shape, dtype=q.dtype, device="meta")
 
 
 def _is_tagged(x: TV) -> bool:

@@ -1,4 +1,5 @@
-"""The handlers of torch.nn's layers (Linear, Conv, Embedding, norms, PReLU, attention)."""
+"""The handlers of torch.nn's layers (Linear, Conv, Embedding, norms, PReLU); attention is in
+``attention``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from ..graph import CONV_TRANSPOSES, CONVS
 from .handlers import (
     ChannelHandler,
     Handler,
-    OpaqueHandler,
     ParamDims,
     ProducerHandler,
     register_handler,
@@ -221,11 +221,3 @@ class PReLUHandler(ChannelHandler):
     def resize(self, m: nn.Module, out: int | None, inp: int | None) -> None:
         if inp is not None and m.num_parameters > 1:
             m.num_parameters = inp
-
-
-@register_handler(nn.MultiheadAttention)
-class MultiheadAttentionHandler(OpaqueHandler):
-    reason = (
-        "nn.MultiheadAttention is not widened (per-head widening is not implemented); "
-        "its embedding width is fixed"
-    )

@@ -14,12 +14,36 @@ from typing import Any
 import torch
 from torch import fx
 
+from ..errors import NotWidenableError
 from .record import Propagation
-from .tags import TV, apply_ids, atoms, compact, metas, substitute, tagged, unit_axes, wrap
+from .tags import (
+    TV,
+    apply_ids,
+    atoms,
+    compact,
+    metas,
+    rep_along,
+    substitute,
+    tagged,
+    unit_axes,
+    wrap,
+)
 
 __all__ = ["call_function"]
 
 _CAT = {"cat", "concat", "concatenate", "stack", "hstack", "vstack"}
+#: functional norms: their argument names, up to the per-unit tensors
+_NORM_ARGS = {
+    "layer_norm": ("input", "normalized_shape", "weight", "bias"),
+    "rms_norm": ("input", "normalized_shape", "weight"),
+    "group_norm": ("input", "num_groups", "weight", "bias"),
+    "batch_norm": ("input", "running_mean", "running_var", "weight", "bias"),
+    "instance_norm": ("input", "running_mean", "running_var", "weight", "bias"),
+}
+_PER_UNIT = ("weight", "bias", "running_mean", "running_var")
+_RESHAPE = {"reshape", "view"}
+#: moves that pad to the real sizes: wrong on compact (size-1) ids
+_PADS = {"_patch_merging_pad"}
 
 
 def call_function(
@@ -37,7 +61,15 @@ def call_function(
     """
     if node.target is operator.getitem and type(args[0]) in (tuple, list):
         return args[0][args[1]]
-    out = fn(*metas(args), **metas(kwargs))
+    if kind == "fnorm" and node.target.__name__ in ("layer_norm", "rms_norm"):
+        args = _normalized_shape_of_input(args, kwargs)
+    try:
+        out = fn(*metas(args), **metas(kwargs))
+    except RuntimeError:
+        if node.name not in rec.rescale:
+            raise
+        args = _rescaled_shape(rec, node, args, *rec.rescale[node.name])
+        out = fn(*metas(args), **metas(kwargs))
     tvs = [t for t in tagged((args, kwargs)) if t.ids is not None]
     if kind == "meta" or not tvs:
         return wrap(out)
@@ -46,13 +78,15 @@ def call_function(
         return _elementwise(rec, tvs, tagged((args, kwargs)), out, what)
     if kind == "move":
         name = name or (node.target if isinstance(node.target, str) else node.target.__name__)
-        return _move(rec, fn, name, args, kwargs, out, what)
+        return _move(rec, node, fn, name, args, kwargs, out, what)
     dims = {d for t in tvs for d in unit_axes(t)}
     if kind == "spatial":
         if dims - {1}:
             rec.block(tvs, f"{what} pools over axes that carry units")
             return wrap(out)
         return TV(out, tvs[0].ids.reshape(tvs[0].ids.shape[:2] + (1,) * (out.ndim - 2)))
+    if kind == "fnorm":
+        return _functional_norm(rec, node.target.__name__, args, kwargs, out, what)
     if kind.startswith("reduce"):
         return _reduce(rec, kind, tvs[0], args, kwargs, out, what)
     if kind == "along":
@@ -64,6 +98,97 @@ def call_function(
     op = getattr(node.target, "__name__", node.target)
     rec.block(tvs, f"{what} ({op}) mixes or uses units in a way the analysis does not follow")
     return wrap(out)
+
+
+def _shape_entries(node: fx.Node) -> tuple[int | None, list]:
+    """A reshape's target shape: (index of the tuple in args, or None if spread), entries."""
+    if len(node.args) == 2 and isinstance(node.args[1], tuple | list):
+        return 1, list(node.args[1])
+    return None, list(node.args[1:])
+
+
+def _record_fixed_sizes(rec: Propagation, node: fx.Node, x: TV, ids: torch.Tensor) -> None:
+    """A reshape to a literal number of units (``x.reshape(n, 768, -1)``): widening must
+    rescale that number, and the model's own attribute behind it (see ``size_attributes``)."""
+    _, entries = _shape_entries(node)
+    axes = unit_axes(TV(x.meta, ids))
+    if ids.ndim != len(entries) or len(axes) != 1:
+        return  # units over several axes (a channel shuffle's groups): no width to read off
+    for d in axes:
+        if isinstance(entries[d], int) and entries[d] > 1:
+            rec.rescale_at[node.name] = (d, entries[d], x.meta.numel())
+
+
+def _rescaled_shape(
+    rec: Propagation, node: fx.Node, args: tuple, d: int, value: int, numel: int
+) -> tuple:
+    """The widened pass, where the literal size does not fit the wider input any more: it grows
+    with the input's number of elements, if the model keeps it in a registered attribute."""
+    if not rec.may_rescale:
+        raise NotWidenableError(
+            f"'{node.name}' reshapes to a literal {value} units (a number in the model's code, "
+            "not read from a tensor; register the attribute that holds it: "
+            "nas.net2net.register_size_attribute)"
+        )
+    new = value * args[0].meta.numel() // numel
+    at, _ = _shape_entries(node)
+    if at is None:
+        return (*args[: d + 1], new, *args[d + 2 :])
+    shape = list(args[1])
+    shape[d] = new
+    return (args[0], type(args[1])(shape), *args[2:])
+
+
+def _normalized_shape_of_input(args: tuple, kwargs: dict) -> tuple:
+    """``F.layer_norm(x, self.normalized_shape, ...)`` is traced with the shape as a constant:
+    take it from the input, which is what the (resized) module passes at run time."""
+    if len(args) < 2 or not isinstance(args[0], TV):
+        return args
+    n = len(args[1])
+    return (args[0], tuple(args[0].meta.shape[-n:]), *args[2:])
+
+
+def _functional_norm(
+    rec: Propagation, op: str, args: tuple, kwargs: dict, out: Any, what: str
+) -> Any:
+    """``F.layer_norm`` / ``F.batch_norm`` / ... like their module forms: units along the
+    normalized (last) axis or the channel axis; weight, bias and running statistics are per
+    unit (one with the units they scale); a norm across the units asks for equal replication."""
+    bound = {**dict(zip(_NORM_ARGS[op], args, strict=False)), **kwargs}
+    x, per_unit = bound["input"], [bound.get(k) for k in _PER_UNIT]
+    per_unit = [t for t in per_unit if isinstance(t, TV)]
+    ndim = x.meta.ndim
+    if op in ("layer_norm", "rms_norm"):
+        axis = ndim - 1 if len(bound["normalized_shape"]) == 1 else None
+    else:
+        axis = 1 if ndim > 1 else 0
+    tvs = [t for t in [x, *per_unit] if t.ids is not None]
+    if axis is None:
+        rec.block(tvs, f"{what} normalizes over several axes that carry units")
+        return wrap(out)
+    if any(d != axis for d in unit_axes(x)):
+        rec.block(tvs, f"{what} reads units along an axis it does not treat per unit")
+        return wrap(out)
+    size = x.meta.shape[axis]
+    rep = rep_along(x.ids, axis, size)[0] if x.ids is not None else None
+    for t in per_unit:
+        if t.ids is None:
+            if rep is not None and t.meta.numel() > 1:
+                rec.block(tvs, f"{what} scales the units by a fixed tensor")
+                return wrap(out)
+            continue
+        if rep is not None:
+            rec.unions.add(rep, t.ids.reshape(-1))
+        else:
+            rep = t.ids.reshape(-1)
+    if rep is None:
+        return wrap(out)
+    if x.ids is not None and op in ("layer_norm", "rms_norm", "group_norm"):
+        groups = bound["num_groups"] if op == "group_norm" else 1
+        rec.tiles.append((atoms(rep), f"{what} normalizes across its units", groups))
+    shape = [1] * ndim
+    shape[axis] = size
+    return TV(out, x.ids if x.ids is not None else rep.reshape(shape))
 
 
 def _elementwise(rec: Propagation, tvs: list[TV], every: list[TV], out: Any, what: str) -> Any:
@@ -86,7 +211,14 @@ def _elementwise(rec: Propagation, tvs: list[TV], every: list[TV], out: Any, wha
 
 
 def _move(
-    rec: Propagation, fn: Callable, name: str, args: tuple, kwargs: dict, out: Any, what: str
+    rec: Propagation,
+    node: fx.Node,
+    fn: Callable,
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    out: Any,
+    what: str,
 ) -> Any:
     """Apply the op to the ids; joining tensors along another axis couples their units."""
     tvs = [t for t in tagged((args, kwargs)) if t.ids is not None]
@@ -100,6 +232,11 @@ def _move(
                 return wrap(out)
             for p in parts[1:]:
                 rec.unions.add(*torch.broadcast_tensors(parts[0].ids, p.ids))
+            d = dim % parts[0].meta.ndim
+            if name != "stack" and all(p.ids.shape[d] == 1 for p in parts):
+                # every position along the joined axis now holds the same units (a class
+                # token before the patches): the first part's ids stand for all of them
+                return TV(out, parts[0].ids)
     every = tagged((args, kwargs))
 
     def rebuild(id_list: list[torch.Tensor]) -> Any:
@@ -107,10 +244,12 @@ def _move(
         return fn(*substitute(args, swap), **substitute(kwargs, swap))
 
     try:
-        ids = apply_ids(fn, every, out, rebuild)
+        ids = apply_ids(fn, every, out, rebuild, compact_first=name not in _PADS)
     except (RuntimeError, IndexError, ValueError, TypeError) as exc:
         rec.block(tvs, f"{what} moves units in a way the analysis cannot follow ({exc})")
         return wrap(out)
+    if name in _RESHAPE and isinstance(out, torch.Tensor):
+        _record_fixed_sizes(rec, node, tvs[0], ids)
     if name not in _CAT:
         before = atoms(torch.cat([t.ids.reshape(-1) for t in tvs]))
         outs = ids if isinstance(ids, tuple | list) else [ids]

@@ -40,6 +40,7 @@ _MOVE = {
     "select", "expand", "expand_as", "repeat", "tile", "flip", "roll", "view_as", "reshape_as",
     "unflatten", "channel_shuffle", "native_channel_shuffle", "pixel_shuffle", "pixel_unshuffle",
     "index_select", "repeat_interleave",
+    "_patch_merging_pad",  # torchvision's Swin (fx-wrapped): pad, 2x2 strided slices, cat
 }  # fmt: skip
 _SPATIAL = {
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",

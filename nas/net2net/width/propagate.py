@@ -19,15 +19,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import fx, nn
 
 from .module_rules import Emit, ModuleCalls
 from .op_rules import call_function
 from .ops import op_kind
 from .record import Propagation, Use
-from .tags import tagged, to_meta, wrap
+from .tags import TV, tagged, to_meta, wrap
 
-__all__ = ["Emit", "Propagation", "Use", "propagate"]
+__all__ = ["PARAM_LIMIT", "Emit", "Propagation", "Use", "propagate"]
+
+#: floating tensor attributes of 2 .. this many elements get one atom per element
+PARAM_LIMIT = 1 << 22
 
 
 def propagate(
@@ -37,11 +41,17 @@ def propagate(
     root: nn.Module | None = None,
     widths: dict[str, int] | None = None,
     emit: Emit | None = None,
+    param_ids: dict[str, torch.Tensor] | None = None,
+    rescale: dict[str, tuple[int, int, int]] | None = None,
+    may_rescale: bool = False,
 ) -> Propagation:
     """Run ``gm`` on tags. ``widths`` overrides producer widths; ``emit(name, width, first_atom)``
-    overrides the ids a producer emits (the widened pass); ``root`` supplies the modules (default
-    ``gm``; a widened deep copy of the traced model in the second pass)."""
-    rec = Propagation()
+    overrides the ids a producer emits and ``param_ids`` those of tensor attributes, with their
+    shape (the widened pass); ``root`` supplies the modules (default ``gm``; a widened deep copy
+    of the traced model in the second pass); ``rescale`` names the reshapes to a literal number
+    of units (``Propagation.rescale_at`` of the first pass), whose number grows with the input
+    when ``may_rescale``."""
+    rec = Propagation(rescale=rescale or {}, may_rescale=may_rescale)
     call_module = ModuleCalls(rec, gm if root is None else root, widths or {}, emit)
     env: dict[fx.Node, Any] = {}
     inputs = iter(_placeholders(gm, example_input))
@@ -51,7 +61,8 @@ def propagate(
         if node.op == "placeholder":
             env[node] = wrap(to_meta(next(inputs)))
         elif node.op == "get_attr":
-            env[node] = wrap(to_meta(_fetch(gm if root is None else root, node.target)))
+            value = _fetch(gm if root is None else root, node.target)
+            env[node] = _attribute(rec, node.target, value, param_ids or {})
         elif node.op == "call_module":
             env[node] = call_module(node, args, kwargs)
         elif node.op in ("call_function", "call_method"):
@@ -61,6 +72,18 @@ def propagate(
         elif node.op == "output":
             rec.block(tagged(args), "its units reach the model's output")
     return rec
+
+
+def _attribute(rec: Propagation, target: str, value: Any, given: dict[str, torch.Tensor]) -> Any:
+    """A tensor attribute read by the graph: floating ones get one atom per element."""
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        return wrap(to_meta(value))
+    if target in given:
+        ids = given[target]
+        return TV(torch.empty(ids.shape, dtype=value.dtype, device="meta"), ids)
+    if not 1 < value.numel() <= PARAM_LIMIT:
+        return wrap(to_meta(value))
+    return TV(to_meta(value), rec.param_ids(target, value.shape))
 
 
 def _placeholders(gm: fx.GraphModule, example_input: Any) -> list[Any]:

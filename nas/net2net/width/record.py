@@ -26,6 +26,11 @@ class Propagation:
     """What one pass found (see ``propagate``)."""
 
     producers: dict[str, int] = field(default_factory=dict)  # module -> first atom (atoms 1-based)
+    widths: dict[str, int] = field(default_factory=dict)  # producer -> its number of units
+    #: tensor attribute (``get_attr``) -> its first atom; every element gets its own atom, which
+    #: the ops it meets make one with units (a position embedding added to the stream, a layer
+    #: scale multiplied into it, a norm's weight): then it grows with them
+    params: dict[str, tuple[int, torch.Size]] = field(default_factory=dict)  # first atom, shape
     consumers: list[Use] = field(default_factory=list)
     channels: list[Use] = field(default_factory=list)
     unions: Unions = field(default_factory=Unions)
@@ -34,6 +39,12 @@ class Propagation:
     tiles: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
     #: (ids, conv, groups) read or produced by grouped convs
     grouped: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
+    #: node -> (axis, literal size, input elements): reshapes to a literal number of units
+    rescale_at: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: the same, given to a widened pass: where such a size no longer fits, it grows with the
+    #: input if ``may_rescale`` (a registered attribute holds it), else the pass refuses
+    rescale: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    may_rescale: bool = False
     order: list[str] = field(default_factory=list)  # modules in call order
     n_atoms: int = 0
 
@@ -47,8 +58,16 @@ class Propagation:
         """The first of the ``width`` atoms of ``producer`` (allocated on its first call)."""
         if producer not in self.producers:
             self.producers[producer] = self.n_atoms + 1
+            self.widths[producer] = width
             self.n_atoms += width
         return self.producers[producer]
+
+    def param_ids(self, target: str, shape: torch.Size) -> torch.Tensor:
+        """One atom per element of the tensor attribute ``target`` (allocated on first use)."""
+        if target not in self.params:
+            self.params[target] = (self.n_atoms + 1, shape)
+            self.n_atoms += shape.numel()
+        return torch.arange(shape.numel()).reshape(shape) + self.params[target][0]
 
     def single_axis(self, tv: TV, axis: int | None, what: str) -> bool:
         """Units must vary along ``axis`` only; otherwise block them and return False."""

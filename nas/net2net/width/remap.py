@@ -21,10 +21,14 @@ __all__ = [
     "Mapping",
     "column_scale",
     "copy_rows",
+    "exact",
+    "grow_params",
     "layout",
     "new_rows",
+    "param_index",
     "perturb_rows",
     "random_pad",
+    "replace",
     "reset",
     "set_columns",
 ]
@@ -57,15 +61,42 @@ def copy_rows(
     for name in producers:
         m = child.get_submodule(name)
         h = handler_for(m)
+        if hasattr(h, "copy_rows"):  # rows that are not simply the group's units
+            h.copy_rows(m, name, L, mapping)
+            continue
         for pname, dims in h.params(m).items():
             t = getattr(m, pname, None)
             if t is not None and "out" in dims:
-                _replace(m, pname, _exact(t).index_select(dims["out"], L.to(t.device)).contiguous())
+                replace(m, pname, exact(t).index_select(dims["out"], L.to(t.device)).contiguous())
                 mapping.setdefault(f"{name}.{pname}", []).append((dims["out"], L))
         h.resize(m, len(L), None)
 
 
-def _replace(m: nn.Module, pname: str, new: torch.Tensor) -> None:
+def param_index(size: int, offset: int, L: torch.Tensor) -> torch.Tensor:
+    """Along a tensor attribute's unit axis: new position -> old position, when the group's
+    units (``offset .. offset + len(old)``) grow by the layout ``L``."""
+    old = int(L.max()) + 1
+    return torch.cat([torch.arange(offset), offset + L, torch.arange(offset + old, size)])
+
+
+def grow_params(
+    child: nn.Module, params: tuple[tuple[str, int, int], ...], L: torch.Tensor, mapping: Mapping
+) -> None:
+    """Tensor attributes carrying the units (position embeddings, layer scales, ...) copy
+    their elements along the unit axis like the producers' rows."""
+    for target, dim, offset in params:
+        owner, _, pname = target.rpartition(".")
+        m = child.get_submodule(owner)
+        t = getattr(m, pname)
+        idx = param_index(t.shape[dim], offset, L)
+        replace(m, pname, exact(t).index_select(dim, idx.to(t.device)).contiguous())
+        mapping.setdefault(target, []).append((dim, idx))
+        h = handler_for(m)  # a norm's weight read by F.layer_norm inside its own forward
+        if h is not None and "chan" in h.params(m).get(pname, {}):
+            h.resize(m, None, len(idx))
+
+
+def replace(m: nn.Module, pname: str, new: torch.Tensor) -> None:
     old = getattr(m, pname)
     if isinstance(old, nn.Parameter):
         setattr(m, pname, nn.Parameter(new, requires_grad=old.requires_grad))
@@ -73,7 +104,7 @@ def _replace(m: nn.Module, pname: str, new: torch.Tensor) -> None:
         m._buffers[pname] = new
 
 
-def _exact(t: torch.Tensor) -> torch.Tensor:
+def exact(t: torch.Tensor) -> torch.Tensor:
     """Changed tensors are built in float64 (a float32 weight / 3 is not exact), checked, then
     cast back to their own dtype by the caller."""
     return t.detach().double() if t.is_floating_point() else t.detach()
@@ -122,14 +153,16 @@ def set_columns(
     ``match[i]``, columns scaled by ``scale`` (None for per-channel modules)."""
     h = handler_for(m)
     dense = h.groups(m) if h.kind == "producer" and h.groups(m) > 1 else 0
-    for pname, dims in h.params(m).items():
-        t = getattr(m, pname, None)
+    for path, dims in h.params(m).items():
+        owner, _, pname = path.rpartition(".")  # "qkv.weight": a submodule's tensor
+        holder = m.get_submodule(owner) if owner else m
+        t = getattr(holder, pname, None)
         if t is None:
             continue
         dim = dims.get("in", dims.get("chan"))
         if dim is None:
             continue
-        data = _exact(t)
+        data = exact(t)
         data = _dense(data, dense) if dense and "in" in dims else data
         new = data.index_select(dim, match.to(t.device))
         if "in" in dims:
@@ -138,8 +171,8 @@ def set_columns(
             new = new * scale.to(device=t.device, dtype=new.dtype).reshape(shape)
             if dense:
                 new = _sparse(new, dense)
-        _replace(m, pname, new.contiguous())
-        mapping.setdefault(f"{name}.{pname}" if name else pname, []).append((dim, match))
+        replace(holder, pname, new.contiguous())
+        mapping.setdefault(f"{name}.{path}" if name else path, []).append((dim, match))
     h.resize(m, None, len(match))
 
 

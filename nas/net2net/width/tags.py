@@ -142,15 +142,24 @@ def _fits(ids: torch.Tensor, shape: torch.Size) -> bool:
     )
 
 
-def apply_ids(fn: Callable[..., Any], tvs: list[TV], meta_out: Any, rebuild: Callable) -> Any:
+def apply_ids(
+    fn: Callable[..., Any],
+    tvs: list[TV],
+    meta_out: Any,
+    rebuild: Callable,
+    compact_first: bool = True,
+) -> Any:
     """Apply a data-movement op to the ids of ``tvs``.
 
     ``rebuild(list_of_id_tensors)`` calls the op with those tensors in place of the tagged args.
-    The op is tried on the compact ids first; when that fails or gives a shape that does not
-    broadcast to the real output, it is applied to the materialized ids and re-compacted.
+    The op is tried on the compact ids first (unless ``compact_first`` is False: ops that pad
+    to the real sizes); when that fails or gives a shape that does not broadcast to the real
+    output, it is applied to the materialized ids and re-compacted.
     """
     outs_meta = meta_out if isinstance(meta_out, tuple | list) else [meta_out]
     try:
+        if not compact_first:
+            raise ValueError("materialize")
         res = rebuild([t.full_ids() if t.ids is None else t.ids for t in tvs])
         outs = res if isinstance(res, tuple | list) else [res]
         if len(outs) == len(outs_meta) and all(

@@ -24,7 +24,9 @@ from .remap import (
     Mapping,
     column_scale,
     copy_rows,
+    grow_params,
     layout,
+    param_index,
     perturb_rows,
     random_pad,
     reset,
@@ -95,6 +97,10 @@ def widen_with_mapping(
     child = copy.deepcopy(model)
     mapping: Mapping = {}
     copy_rows(child, g.producers, L, mapping)
+    grow_params(child, g.params, L, mapping)
+    for attr in g.attributes:
+        owner, _, name = attr.rpartition(".")
+        setattr(child.get_submodule(owner), name, width)
 
     what = f"cannot widen '{g.name}' to {width}"
     new = _widened_pass(an, child, example_input, {g: L}, what)
@@ -131,9 +137,33 @@ def _widened_pass(
 
     widths = {p: len(L) for g, L in layouts.items() for p in g.producers}
     try:
-        return propagate(an.gm, example_input, root=root, widths=widths, emit=emit)
+        return propagate(
+            an.gm, example_input, root=root, widths=widths, emit=emit,
+            param_ids=_param_ids(an.prop, layouts), rescale=an.prop.rescale_at,
+            may_rescale=any(g.attributes for g in layouts),
+        )  # fmt: skip
+    except NotWidenableError as exc:
+        raise NotWidenableError(f"{what}: {exc}") from exc
     except Exception as exc:
         raise NotWidenableError(f"{what}: the widened graph does not run ({exc})") from exc
+
+
+def _param_ids(prop: Propagation, layouts: dict) -> dict[str, torch.Tensor]:
+    """The ids every tensor attribute carries in the widened pass: its old atoms, with the
+    units of each widened group copied like a producer's (replica bits on the group's part)."""
+    out = {}
+    for target, (first, shape) in prop.params.items():
+        ids = torch.arange(shape.numel()).reshape(shape) + first
+        grown = [
+            (off, dim, L) for g, L in layouts.items() for t, dim, off in g.params if t == target
+        ]
+        for off, dim, L in sorted(grown, key=lambda e: e[0], reverse=True):
+            ids = ids.index_select(dim, param_index(ids.shape[dim], off, L))
+            replica = torch.zeros(ids.shape[dim], dtype=torch.long)
+            replica[off : off + len(L)] = (torch.arange(len(L)) + 1) << SHIFT
+            ids = ids + replica.reshape([-1 if d == dim else 1 for d in range(ids.ndim)])
+        out[target] = ids
+    return out
 
 
 def _reader_matches(old: Propagation, new: Propagation, what: str) -> list:
