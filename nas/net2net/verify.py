@@ -54,6 +54,19 @@ def _outputs(
         return [t.detach() for t in _flatten(call_model(model, _cast(example_input, dtype)))]
 
 
+def _copy_as(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
+    """A deep copy with floating tensors cast to ``dtype`` as they are copied (one copy of the
+    weights, not a copy and then a cast)."""
+    memo: dict[int, Any] = {}
+    if dtype is not None:
+        for t in (*model.parameters(), *model.buffers()):
+            if t.is_floating_point() and id(t) not in memo:
+                new = t.detach().to(dtype, copy=True)
+                is_param = isinstance(t, nn.Parameter)
+                memo[id(t)] = nn.Parameter(new, t.requires_grad) if is_param else new
+    return copy.deepcopy(model, memo)
+
+
 def max_abs_diff(
     parent: nn.Module,
     child: nn.Module,
@@ -67,9 +80,7 @@ def max_abs_diff(
     Works on deep copies cast to ``dtype`` (None keeps the models' dtype), so running statistics
     updated in train mode never leak back into the callers' models.
     """
-    p, c = copy.deepcopy(parent), copy.deepcopy(child)
-    if dtype is not None:
-        p, c = p.to(dtype), c.to(dtype)
+    p, c = _copy_as(parent, dtype), _copy_as(child, dtype)
     a, b = _outputs(p, example_input, dtype, train), _outputs(c, example_input, dtype, train)
     if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
         return float("inf"), output_scale(a)

@@ -35,6 +35,7 @@ class Case:
     size: int = 64
     picks: int = 4  # groups widened, spread from first to last
     kwargs: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False  # a residual stream through attention / layer scales: only the head refused
 
 
 NO_AUX = {"aux_logits": False, "init_weights": False}
@@ -52,9 +53,9 @@ ZOO = {
     "squeezenet1_0": Case(25, 26, 26),
     "vgg11_bn": Case(10, 11, 10, picks=3),
     "mnasnet0_5": Case(25, 26, 50),
-    "convnext_tiny": Case(18, 41, 18),
-    "vit_b_16": Case(12, 26, 12, size=224, picks=2),
-    "swin_t": Case(12, 29, 0, size=224, picks=3),
+    "convnext_tiny": Case(22, 23, 18, stream=True),
+    "vit_b_16": Case(13, 14, 12, size=224, picks=2, stream=True),
+    "swin_t": Case(13, 14, 12, size=224, picks=3, stream=True),
 }
 #: tests of these models take more than a few seconds each on one thread
 SLOW = {
@@ -160,6 +161,20 @@ def test_widen_is_exact(z: Zoo) -> None:
                 z.model, g, new_width(g), example_input=z.x, seed=0, init="random_pad"
             )
             assert net2net.preservation_error(z.model, pad, z.x) > 10 * TOL * z.scale
+    if z.case.stream:
+        check_stream(z)
+
+
+def check_stream(z: Zoo) -> None:
+    """Transformers and ConvNeXt: nothing but the classifier refused, and the widest-coupled
+    stream (attention, layer scales, class token, position embedding) x2 exactly."""
+    assert [g.name for g in z.refused] == [g.name for g in z.refused if z.head in g.producers]
+    stream = max(z.groups, key=lambda g: len(g.producers))
+    assert stream.tile and len(stream.producers) > 4
+    child = net2net.widen(z.model, stream, 2 * stream.width, example_input=z.x, seed=0)
+    err = net2net.preservation_error(z.model, child, z.x)
+    assert err <= TOL * z.scale, f"widen stream {stream.name} x2: {err:.3g}"
+    assert child(z.x).shape == z.model(z.x).shape
 
 
 def test_deepen_is_exact(z: Zoo) -> None:

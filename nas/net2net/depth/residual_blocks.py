@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..graph import PLAIN_CONVS, symbolic_trace
+from ..width.attention import AttentionHandler
+from ..width.handlers import handler_for
 from .identity_blocks import act_signature, node_activation
 
 __all__ = ["BlockInfo", "analyze_block", "is_sequential_container", "template_copy"]
@@ -68,9 +70,11 @@ def _zero_target(node: fx.Node, gm: fx.GraphModule) -> tuple[str, ...] | None:
             if isinstance(m, _ZERO_KEEPING_MODULES) or type(m).__name__ == "StochasticDepth":
                 node = node.args[0]
                 continue
-            if isinstance(m, nn.MultiheadAttention):
-                p = f"{node.target}.out_proj"
-                return (f"{p}.weight",) + ((f"{p}.bias",) if m.out_proj.bias is not None else ())
+            h = handler_for(m)
+            if isinstance(h, AttentionHandler):  # nn.MultiheadAttention, Swin's attention
+                out = h.projections(m)[3]
+                p = node.target + "".join(f".{n}" for n, x in m.named_modules() if x is out)
+                return (f"{p}.weight",) + ((f"{p}.bias",) if out.bias is not None else ())
             if isinstance(m, _ZEROABLE) and getattr(m, "weight", None) is not None:
                 bias = getattr(m, "bias", None) is not None
                 return (f"{node.target}.weight",) + ((f"{node.target}.bias",) if bias else ())
@@ -163,7 +167,7 @@ def analyze_block(block: nn.Module) -> BlockInfo:
         return BlockInfo(False, "the block has no residual add", out_act=out_act)
     mods = list(block.modules())
     sdpa = any(n.target is F.scaled_dot_product_attention for n in gm.graph.nodes)
-    transformer = sdpa or any(isinstance(m, nn.MultiheadAttention) for m in mods)
+    transformer = sdpa or any(isinstance(handler_for(m), AttentionHandler) for m in mods)
     transformer |= n_branches >= 2 and any(isinstance(m, nn.LayerNorm) for m in mods)
     info = BlockInfo(True, "", tuple(zeroed), post, out_act, transformer)
     if shortcut is None:
