@@ -12,9 +12,11 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from test_deepen_models import BN, CONV, POOL, mlp, randomize_, resnet
 from torch import nn
+from torch.utils._pytree import tree_map
 
 from nas import net2net
 from nas.net2net.verify import max_abs_diff
+from nas.net2net.width.handlers import handler_for
 
 # No shrinking: one example takes ~0.5 s, so shrinking a failure would take minutes.
 SETTINGS = settings(
@@ -149,12 +151,16 @@ def check_every_group(build, x: torch.Tensor, seed: int, bn: bool = True, step: 
     rng = random.Random(seed)
     groups = net2net.width_groups(model, x)
     assert groups, "expected at least one width group"
-    m64, x64 = model.double(), x.double()
+    m64 = model.double()
+    x64 = tree_map(lambda t: t.double() if t.is_floating_point() else t, x)
     for g in groups:
         width = new_width(g, rng, step)
         child = net2net.widen(m64, g.name, width, example_input=x64, seed=seed)
         assert type(child) is type(m64)
-        assert all(child.get_submodule(p).weight.shape[0] == width for p in g.producers)
+        assert all(
+            handler_for(child.get_submodule(p)).width(child.get_submodule(p)) == width
+            for p in g.producers
+        )
         diff, scale = max_abs_diff(m64, child, x64)
         assert diff <= 1e-10 * scale, (g, width, diff, scale)
         if bn:

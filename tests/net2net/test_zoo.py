@@ -35,7 +35,9 @@ class Case:
     size: int = 64
     picks: int = 4  # groups widened, spread from first to last
     kwargs: dict[str, Any] = field(default_factory=dict)
-    stream: bool = False  # a residual stream through attention / layer scales: only the head refused
+    stream: bool = (
+        False  # a residual stream through attention / layer scales: only the head refused
+    )
 
 
 NO_AUX = {"aux_logits": False, "init_weights": False}

@@ -110,8 +110,9 @@ class ModuleCalls:
             if any(t.ids is not None for t in cross) or (cross and q.ids is not None)
             else ""
         )
-        if not reason and any(t not in (k, v) for t in others):
-            reason = f"{what} is called with a mask that carries units"
+        masks = [t for t in others if t is not k and t is not v]
+        if masks:  # a mask is not per unit: units reaching one are refused, the call is not
+            rec.block(masks, f"{what} is called with a mask that carries units")
         if reason:
             rec.block(tagged((args, kwargs)), reason)
             return wrap(_meta_call(m, args, kwargs))
