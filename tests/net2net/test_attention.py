@@ -29,9 +29,7 @@ class Encoder(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, seq + 1, d))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * layers))
         self.attn = nn.ModuleList(
-            nn.MultiheadAttention(
-                d, heads, bias=bias, add_bias_kv=bias_kv, batch_first=batch_first
-            )  # fmt: skip
+            nn.MultiheadAttention(d, heads, bias=bias, add_bias_kv=bias_kv, batch_first=batch_first)
             for _ in range(layers)
         )
         self.mlp = nn.ModuleList(

@@ -11,8 +11,8 @@ from torch import nn
 
 from nas import net2net
 from nas.net2net.graph import symbolic_trace
-from nas.net2net.width.handlers import HANDLERS, handler_for
 from nas.net2net.width.attention import MultiheadAttentionHandler
+from nas.net2net.width.handlers import HANDLERS, handler_for
 from nas.net2net.width.nn_handlers import ConvHandler, DepthwiseConvHandler, LinearHandler
 
 README = Path(__file__).resolve().parents[2] / "README.md"
