@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import VerificationError
+from .errors import Net2NetError, VerificationError
 from .graph.calls import call_model, in_mode
 
 __all__ = ["check_preserved", "output_scale", "preservation_error"]
@@ -119,12 +119,19 @@ def check_preserved(
     what: str,
     rel_tol: float = REL_TOL,
     train: bool = False,
+    refuse: type[Net2NetError] = VerificationError,
 ) -> float:
     """Raise VerificationError unless child computes parent's function in float64.
 
-    Returns the absolute error. ``what`` names the transform in the error message.
+    Returns the absolute error. ``what`` names the transform in the error message. A forward
+    that raises (the child cannot even run) is a refusal of type ``refuse``, not a traceback.
     """
-    diff, scale = max_abs_diff(parent, child, example_input, dtype=torch.float64, train=train)
+    try:
+        diff, scale = max_abs_diff(parent, child, example_input, dtype=torch.float64, train=train)
+    except Exception as exc:
+        raise refuse(
+            f"{what}: the child's forward fails ({type(exc).__name__}: {exc}); refused"
+        ) from exc
     if not diff <= rel_tol * scale:
         mode = "train" if train else "eval"
         raise VerificationError(

@@ -171,6 +171,24 @@ def deepen(
         NotDeepenableError: ``point`` is not exact here; the message names the module and why.
     """
     name = point.name if isinstance(point, DepthPoint) else str(point)
+    try:
+        return _deepen(model, name, example_input, data, noise, seed, verify, kernel_size)
+    except Net2NetError:
+        raise
+    except Exception as exc:  # a case the analysis did not foresee: a refusal, not a crash
+        raise NotDeepenableError(f"cannot deepen at '{name}': {type(exc).__name__}: {exc}") from exc
+
+
+def _deepen(
+    model: nn.Module,
+    name: str,
+    example_input: Any,
+    data: Iterable[Any] | None,
+    noise: float,
+    seed: int | None,
+    verify: bool,
+    kernel_size: int,
+) -> nn.Module:
     analysis: PointAnalysis = analyze(model, example_input)
     p = analysis.points.get(name)
     if p is None:
@@ -181,7 +199,10 @@ def deepen(
     else:
         new = _insert_residual_block(child, p, seed)
     if verify:
-        check_preserved(model, child, example_input, what=f"deepen at '{name}' ({p.kind})")
+        check_preserved(
+            model, child, example_input, what=f"deepen at '{name}' ({p.kind})",
+            refuse=NotDeepenableError,
+        )  # fmt: skip
     if noise:  # noise * RMS (before zeroing / identity, 1 if that was 0) * N(0, 1)
         gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         for t, scale in new:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..graph import CONVS, symbolic_trace
+from ..graph import CONVS, symbolic_trace, twin
 from .identity_blocks import act_signature
 from .residual_blocks import BlockInfo, analyze_block, is_sequential_container
 from .types import DepthPoint, PointAnalysis, Record, record_shapes
@@ -212,7 +212,9 @@ def _fits(info: BlockInfo, rj: Record | None, r: Record, *, plain: bool) -> bool
 
 
 def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
-    """Find every depth point of ``model`` (and the reasons for refusing other modules)."""
+    """Find every depth point of ``model`` (and the reasons for refusing other modules), on a
+    twin of its module tree so the model is left exactly as it was."""
+    model = twin(model)
     out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
     rec = record_shapes(model, example_input)
     try:

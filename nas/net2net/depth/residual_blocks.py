@@ -172,6 +172,10 @@ def analyze_block(block: nn.Module) -> BlockInfo:
     info = BlockInfo(True, "", tuple(zeroed), post, out_act, transformer)
     if shortcut is None:
         return info
+    pooled = _strided_pooling(gm, skip_nodes)
+    if pooled:
+        why = f"the block also downsamples by pooling ('{pooled}'), which a copy would keep"
+        return BlockInfo(False, why, out_act=out_act)
     readers = [u for u in x.users if u not in skip_nodes]
     convs = [u.target for u in readers if _is_plain_conv(u, gm)]
     if len(convs) != len(readers):
@@ -187,6 +191,29 @@ def analyze_block(block: nn.Module) -> BlockInfo:
         shortcut=shortcut,
         input_convs=tuple(convs),
     )
+
+
+_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+
+
+def _strided_pooling(gm: fx.GraphModule, skip: set[fx.Node]) -> str:
+    """A pooling with stride > 1 outside the shortcut (a template copy only makes convs
+    stride 1), or ''."""
+    for n in gm.graph.nodes:
+        if n in skip:
+            continue
+        if n.op == "call_module" and isinstance(gm.get_submodule(n.target), _POOLS):
+            stride = gm.get_submodule(n.target).stride
+        elif n.op == "call_function" and "pool" in getattr(n.target, "__name__", ""):
+            if "adaptive" in n.target.__name__:
+                return n.name
+            stride = n.kwargs.get("stride", n.args[2] if len(n.args) > 2 else None)
+        else:
+            continue
+        strides = stride if isinstance(stride, tuple | list) else (stride,)
+        if stride is None or any(s != 1 for s in strides):
+            return str(n.target) if n.op == "call_module" else n.name
+    return ""
 
 
 def _sequential_out_act(seq: nn.Sequential) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +12,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils._pytree import tree_map_only
 
-__all__ = ["call_model", "call_on_meta", "in_mode"]
+__all__ = ["call_model", "call_on_meta", "in_mode", "twin"]
 
 
 def call_model(model: Callable[..., Any], example_input: Any) -> Any:
@@ -48,3 +49,14 @@ def in_mode(model: nn.Module, *, train: bool = False) -> Iterator[nn.Module]:
     finally:
         for m, flag in modes.items():
             m.training = flag
+
+
+def twin(model: nn.Module) -> nn.Module:
+    """A copy of the module tree sharing every parameter and buffer (nothing is cloned).
+
+    Analyses trace and run the twin, so whatever a forward leaves behind in the modules (a
+    cache of attention biases, a call counter, tensors on the meta device) stays out of the
+    caller's model.
+    """
+    memo: dict[int, Any] = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    return copy.deepcopy(model, memo)

@@ -17,6 +17,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import NotWidenableError
+from ..graph.calls import twin
 from ..graph.tracing import symbolic_trace
 from .handlers import handler_for
 from .propagate import Propagation, propagate
@@ -137,7 +138,9 @@ def _flags(entries: list, labels: torch.Tensor, group_of: torch.Tensor) -> dict[
 
 
 def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
-    """Trace ``model``, propagate channel tags and build its width groups."""
+    """Trace ``model``, propagate channel tags and build its width groups (on a twin of the
+    module tree: the model is left exactly as it was)."""
+    model = twin(model)
     gm = trace(model)
     try:
         prop = propagate(gm, example_input)

@@ -25,6 +25,7 @@ from .tags import (
     rep_along,
     substitute,
     tagged,
+    to_meta,
     unit_axes,
     wrap,
 )
@@ -61,6 +62,8 @@ def call_function(
     """
     if node.target is operator.getitem and type(args[0]) in (tuple, list):
         return args[0][args[1]]
+    if kind == "sdpa":
+        return _sdpa(rec, args, kwargs, f"'{node.name}'")
     if kind == "fnorm" and node.target.__name__ in ("layer_norm", "rms_norm"):
         args = _normalized_shape_of_input(args, kwargs)
     try:
@@ -70,6 +73,7 @@ def call_function(
             raise
         args = _rescaled_shape(rec, node, args, *rec.rescale[node.name])
         out = fn(*metas(args), **metas(kwargs))
+    out = to_meta(out)  # factories (torch.zeros(n), torch.arange) make real tensors: shapes only
     tvs = [t for t in tagged((args, kwargs)) if t.ids is not None]
     if kind == "meta" or not tvs:
         return wrap(out)
@@ -146,6 +150,31 @@ def _normalized_shape_of_input(args: tuple, kwargs: dict) -> tuple:
         return args
     n = len(args[1])
     return (args[0], tuple(args[0].meta.shape[-n:]), *args[2:])
+
+
+def _sdpa(rec: Propagation, args: tuple, kwargs: dict, what: str) -> Any:
+    """``F.scaled_dot_product_attention``: the output is a weighted sum over positions of
+    ``value``, per unit of its last axis (so those units pass through); query and key units are
+    contracted into the logits, so they are refused, and so is anything in the mask. The shape
+    comes from the operands (some callers pass arguments a meta call would reject, such as
+    ``is_causal=None``)."""
+    names = ("query", "key", "value", "attn_mask")
+    bound = {**dict(zip(names, args, strict=False)), **kwargs}
+    q, k, v = (bound[n] for n in names[:3])
+    out = torch.empty((*q.meta.shape[:-1], v.meta.shape[-1]), dtype=q.meta.dtype, device="meta")
+    rec.block(
+        [t for t in (q, k) if t.ids is not None],
+        f"{what} (scaled_dot_product_attention) contracts the units of query and key",
+    )
+    mask = bound.get("attn_mask")
+    if isinstance(mask, TV) and mask.ids is not None:
+        rec.block([mask], f"{what} (scaled_dot_product_attention) reads units as a mask")
+    if v.ids is None:
+        return TV(out)
+    if any(d != v.ids.ndim - 1 for d in unit_axes(v)):
+        rec.block([v], f"{what} (scaled_dot_product_attention) mixes the units of value")
+        return TV(out)
+    return TV(out, v.ids.reshape([1] * (out.ndim - 1) + [v.ids.shape[-1]]))
 
 
 def _functional_norm(

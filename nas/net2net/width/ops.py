@@ -9,6 +9,7 @@ Kinds:
   needs every unit replicated equally, a max is unchanged by replication, anything else refuses.
 - ``along``: normalizes along one dim (softmax); refuses when that dim carries units.
 - ``meta``: returns shapes / ints only (size, dim, getattr).
+- ``fnorm``: functional norms, like their module forms; ``sdpa``: scaled dot-product attention.
 Anything not listed is opaque: its tagged inputs are refused, its output is untagged.
 """
 
@@ -99,4 +100,6 @@ def op_kind(op: str, target: Any) -> str:
         return "along"
     if name in ("layer_norm", "group_norm", "batch_norm", "rms_norm", "instance_norm"):
         return "fnorm"
+    if name == "scaled_dot_product_attention":
+        return "sdpa"
     return "opaque"

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import NotWidenableError
+from ..errors import Net2NetError, NotWidenableError
 from ..verify import check_preserved
 from .groups import WidthAnalysis, WidthGroup, analyze_widths, prop_spans
 from .propagate import Propagation, propagate
@@ -87,8 +87,30 @@ def widen_with_mapping(
     """:func:`widen`, also returning how every parameter was remapped (for optimizer state)."""
     if init not in INITS or split not in SPLITS:
         raise ValueError(f"widen: init must be one of {INITS} and split one of {SPLITS}")
+    name = group.name if isinstance(group, WidthGroup) else str(group)
+    try:
+        return _widen(model, name, width, example_input, noise, seed, verify, split, init)
+    except Net2NetError:
+        raise
+    except Exception as exc:  # a case the analysis did not foresee: a refusal, not a crash
+        raise NotWidenableError(
+            f"cannot widen '{name}' to {width}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _widen(
+    model: nn.Module,
+    group: str,
+    width: int,
+    example_input: Any,
+    noise: float,
+    seed: int | None,
+    verify: bool,
+    split: str,
+    init: str,
+) -> tuple[nn.Module, Mapping]:
     an = analyze_widths(model, example_input)
-    g = an.find(group.name if isinstance(group, WidthGroup) else str(group))
+    g = an.find(group)
     _check_width(g, width)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     L = layout(g.width, width, g.blocks, g.tile, gen)
@@ -112,7 +134,10 @@ def widen_with_mapping(
     elif init == "random_pad":
         random_pad(child, g.producers, L, seed)
     elif verify:
-        check_preserved(model, child, example_input, what=f"widen '{g.name}' {g.width}->{width}")
+        check_preserved(
+            model, child, example_input, what=f"widen '{g.name}' {g.width}->{width}",
+            refuse=NotWidenableError,
+        )  # fmt: skip
     if noise and init == "net2net":
         perturb_rows(child, g.producers, L, noise, gen)
     for k, t in (*child.named_parameters(), *child.named_buffers()):
