@@ -1,13 +1,13 @@
 """Model registry and seed architectures: ``create_model(name, input_shape=..., num_classes=...)``.
 
-Registered: ``mlp``, ``cnn1d``, ``cnn2d``, ``resnet1d``, ``resnet2d``; any torchvision
+Registered: ``mlp``, ``cnn1d``, ``cnn2d``, ``resnet1d``, ``resnet2d``, ``vit``; any torchvision
 classification model as ``tv:<name>``. Models are plain ``nn.Module`` trees that torch.fx
 traces, with stable module names. ``model_spec`` / ``build_from_spec`` give a JSON description.
 """
 
 from __future__ import annotations
 
-from nas.models import cnn, mlp, resnet  # noqa: F401  (register the seed models)
+from nas.models import cnn, mlp, resnet, vit  # noqa: F401  (register the seed models)
 from nas.models.registry import (
     MODELS,
     TV_PREFIX,

@@ -15,7 +15,7 @@ A module type the width analysis does not know becomes widenable with :func:`reg
 
 from __future__ import annotations
 
-from .depth import DepthPoint, deepen, depth_points
+from .depth import DepthPoint, deepen, deepen_with_mapping, depth_points
 from .errors import Net2NetError, NotDeepenableError, NotWidenableError, VerificationError
 from .optim_state import grow_optimizer_state
 from .summary import architecture, describe_change, summarize
@@ -51,6 +51,7 @@ __all__ = [
     "analyze_widths",
     "architecture",
     "deepen",
+    "deepen_with_mapping",
     "depth_points",
     "describe_change",
     "grow_optimizer_state",

@@ -24,6 +24,7 @@ def grow_optimizer_state(
     parent: nn.Module,
     child: nn.Module,
     mapping: Mapping | None = None,
+    renames: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An optimizer ``state_dict`` for ``child`` grown from ``parent``'s.
 
@@ -32,9 +33,11 @@ def grow_optimizer_state(
         parent: the teacher the state belongs to.
         child: the student (from ``widen_with_mapping`` or ``deepen``).
         mapping: the parameter mapping of the widening (None for a deepening: shapes unchanged).
+        renames: where each parent parameter went in the child (``deepen_with_mapping``: an
+            inserted block renumbers its container); by default names are kept.
 
-    Parameters are matched by name. Parameters new to the child (an inserted layer, or one that
-    deepening wrapped and so renamed) start with no state, as a fresh optimizer would.
+    Parameters are matched by name (after ``renames``). Parameters new to the child (an
+    inserted layer or block) start with no state, as a fresh optimizer would.
     Load the result with ``optimizer.load_state_dict`` on an optimizer over
     ``child.parameters()`` (with several param groups: the same groups, new parameters last).
     """
@@ -43,11 +46,16 @@ def grow_optimizer_state(
     child_params = dict(child.named_parameters())
     child_index = {name: i for i, name in enumerate(child_params)}
     grown: dict[int, dict[str, Any]] = {}
+
+    def moved(name: str) -> str | None:
+        return name if renames is None else renames.get(name)
+
     for key, per_param in state["state"].items():
         name, old = parent_params[int(key)]
-        if name not in child_index:
+        new_name = moved(name)
+        if new_name not in child_index:
             continue
-        target = child_params[name]
+        target = child_params[new_name]
         entry = {}
         for k, v in per_param.items():
             if isinstance(v, torch.Tensor) and v.ndim and v.shape == old.shape:
@@ -59,9 +67,9 @@ def grow_optimizer_state(
                         f"{tuple(v.shape)} after remapping, the child's parameter {tuple(target.shape)}"
                     )
             entry[k] = v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
-        grown[child_index[name]] = entry
+        grown[child_index[new_name]] = entry
     groups = copy.deepcopy(state["param_groups"])
-    names_of_group = [{parent_params[i][0] for i in g["params"]} for g in groups]
+    names_of_group = [{moved(parent_params[i][0]) for i in g["params"]} for g in groups]
     for g, names in zip(groups, names_of_group, strict=True):
         g["params"] = [child_index[n] for n in child_params if n in names]
     placed = {i for g in groups for i in g["params"]}

@@ -62,8 +62,10 @@ def apply_op_with_mapping(
     *,
     data: torch.Tensor | None = None,
     verify: bool = True,
-) -> tuple[nn.Module, Any]:
-    """:func:`apply_op`, also returning the widening's parameter mapping (None for deepen)."""
+) -> tuple[nn.Module, Any, dict[str, str] | None]:
+    """:func:`apply_op`, also returning how the parent's parameters map into the child:
+    ``(child, mapping, renames)`` - the widening's index mapping (None for deepen) and, for a
+    deepening, where each parameter moved (None for widen); see ``grow_optimizer_state``."""
     try:
         step = Mutation.from_json(op)
     except ValueError as exc:
@@ -71,7 +73,7 @@ def apply_op_with_mapping(
     if step.op == "widen":
         if step.width is None:
             raise MutationError(f"widen {step.target}: the record has no width")
-        return net2net.widen_with_mapping(
+        child, mapping = net2net.widen_with_mapping(
             model,
             step.target,
             int(step.width),
@@ -81,7 +83,8 @@ def apply_op_with_mapping(
             verify=verify,
             split=step.split or "even",
         )
-    child = net2net.deepen(
+        return child, mapping, None
+    child, renames = net2net.deepen_with_mapping(
         model,
         step.target,
         example_input=example_input,
@@ -90,7 +93,7 @@ def apply_op_with_mapping(
         seed=step.seed,
         verify=verify,
     )
-    return child, None
+    return child, None, renames
 
 
 def replay(model: nn.Module, path: list[dict], example_input: torch.Tensor) -> nn.Module:
@@ -98,6 +101,15 @@ def replay(model: nn.Module, path: list[dict], example_input: torch.Tensor) -> n
     for op in path:
         model = apply_op(model, op, example_input, verify=False)
     return model
+
+
+def grown_width(group: net2net.WidthGroup, factor: float) -> int:
+    """``factor`` x the group's width, rounded up to a width it can take exactly: a multiple of
+    its width where a norm or attention spans the units (a tile), of its blocks when grouped."""
+    old = int(group.width)
+    width = max(old + 1, round(old * factor))
+    step = old if group.tile else group.blocks
+    return -(-width // step) * step
 
 
 def propose(
@@ -134,15 +146,17 @@ def propose(
             old = int(target.width)
             step = Mutation(
                 op, target.name, noise=noise, seed=seed * 1000 + i, factor=factor,
-                width=max(old + 1, round(old * factor)), old_width=old, split=split,
+                width=grown_width(target, factor), old_width=old, split=split,
             )  # fmt: skip
         else:
             kind = str(getattr(target, "kind", ""))
             step = Mutation(op, target.name, noise=noise, seed=seed * 1000 + i, kind=kind)
         record = step.to_json()
-        child, mapping = apply_op_with_mapping(model, step, example_input, data=data)
+        child, mapping, renames = apply_op_with_mapping(model, step, example_input, data=data)
         if optimizer_state is not None:
-            optimizer_state = net2net.grow_optimizer_state(optimizer_state, model, child, mapping)
+            optimizer_state = net2net.grow_optimizer_state(
+                optimizer_state, model, child, mapping, renames=renames
+            )
         model = child
         records.append(record)
     return model, records, optimizer_state

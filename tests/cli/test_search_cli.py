@@ -242,3 +242,35 @@ def test_named_study_in_a_multirun_is_not_resumed_with_another_seed(tmp_path):
     assert _studies(url) == ["shared"]
     study = optuna.load_study(study_name="shared", storage=url)
     assert len([t for t in study.trials if t.state in FINISHED]) == 2  # job 1's, untouched
+
+
+def test_search_grows_a_vit_seed_end_to_end(tmp_path):
+    """`model=vit data=digits`: the search widens the attention stream (whole head copies) and
+    deepens blocks, every warm child starting at exactly its parent's val accuracy."""
+    url = f"sqlite:///{tmp_path}/nas.db"
+    r = nas_search(
+        tmp_path,
+        "model=vit",
+        "data=digits",
+        "logger=none",
+        "train.progress=false",
+        "train.epochs=1",
+        "search.seed_epochs=2",
+        "search.trials=5",
+        "search.startup_trials=5",
+        "search.mutations=[widen,deepen]",
+        f"storage={url}",
+        f"hydra.run.dir={tmp_path}/run",
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    card = json.loads((tmp_path / "run" / "best" / "model_card.json").read_text())
+    study = optuna.load_study(study_name=card["study"], storage=url)
+    children = [t for t in study.trials if t.user_attrs.get("parent") is not None]
+    done = [t for t in children if t.state in FINISHED]
+    assert len(done) == 4, [(t.number, t.state, t.user_attrs.get("error")) for t in children]
+    assert all(t.user_attrs["preserved"] for t in done)  # val acc at step 0 == the parent's
+    ops = {m["op"] for t in done for m in t.user_attrs["mutation"]}
+    targets = {m["target"] for t in done for m in t.user_attrs["mutation"] if m["op"] == "widen"}
+    assert ops == {"widen", "deepen"}, ops
+    assert targets, "no widening was proposed"

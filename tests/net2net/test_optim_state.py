@@ -59,3 +59,31 @@ def test_deepened_child_keeps_state_of_unchanged_params_and_starts_new_ones_empt
     opt2.load_state_dict(grown)
     child(x).pow(2).sum().backward()
     opt2.step()  # new params get fresh state, old ones continue
+
+
+def test_state_follows_renumbered_blocks_after_a_residual_insertion():
+    """Inserting a block after blocks.0 renumbers blocks.1 -> blocks.2: its moments go with it,
+    the inserted copy starts empty (matching by name alone would hand it blocks.1's state)."""
+    from nas.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model("vit", input_shape=(1, 8), num_classes=3, patch_size=2, dim=4, depth=2)
+    x = torch.randn(6, 1, 8)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        m(x).pow(2).sum().backward()
+        opt.step()
+    child, renames = net2net.deepen_with_mapping(m, "blocks.0", example_input=x)
+    assert renames["blocks.1.mlp.0.weight"] == "blocks.2.mlp.0.weight"
+    assert renames["head.weight"] == "head.weight" and "blocks.1.attn.in_proj_weight" in renames
+    grown = net2net.grow_optimizer_state(opt.state_dict(), m, child, renames=renames)
+    old_index = {n: i for i, (n, _) in enumerate(m.named_parameters())}
+    new_names = [n for n, _ in child.named_parameters()]
+    moved = grown["state"][new_names.index("blocks.2.mlp.0.weight")]["exp_avg"]
+    assert torch.equal(
+        moved, opt.state_dict()["state"][old_index["blocks.1.mlp.0.weight"]]["exp_avg"]
+    )
+    assert new_names.index("blocks.1.mlp.0.weight") not in grown["state"]  # the new copy
+    opt2 = torch.optim.Adam(child.parameters(), lr=1e-2)
+    opt2.load_state_dict(grown)

@@ -5,7 +5,7 @@ identity blocks), ``residual_blocks`` (when a zeroed block copy is the identity)
 (the analysis), ``deeper`` (the transform).
 """
 
-from .deeper import deepen, depth_points
+from .deeper import deepen, deepen_with_mapping, depth_points
 from .types import DepthPoint, PointAnalysis
 
-__all__ = ["DepthPoint", "PointAnalysis", "deepen", "depth_points"]
+__all__ = ["DepthPoint", "PointAnalysis", "deepen", "deepen_with_mapping", "depth_points"]

@@ -30,7 +30,7 @@ from .identity_blocks import conv_identity, linear_identity, make_activation, re
 from .points import DepthPoint, PointAnalysis, analyze
 from .residual_blocks import analyze_block, template_copy
 
-__all__ = ["DepthPoint", "deepen", "depth_points"]
+__all__ = ["DepthPoint", "deepen", "deepen_with_mapping", "depth_points"]
 
 
 def depth_points(model: nn.Module, example_input: Any) -> list[DepthPoint]:
@@ -170,6 +170,26 @@ def deepen(
     Raises:
         NotDeepenableError: ``point`` is not exact here; the message names the module and why.
     """
+    return deepen_with_mapping(
+        model, point, example_input=example_input, data=data, noise=noise, seed=seed,
+        verify=verify, kernel_size=kernel_size,
+    )[0]  # fmt: skip
+
+
+def deepen_with_mapping(
+    model: nn.Module,
+    point: DepthPoint | str,
+    *,
+    example_input: Any,
+    data: Iterable[Any] | None = None,
+    noise: float = 0.0,
+    seed: int | None = None,
+    verify: bool = True,
+    kernel_size: int = 3,
+) -> tuple[nn.Module, dict[str, str]]:
+    """:func:`deepen`, also returning where each of the parent's parameters went in the child
+    (``{parent name: child name}``: inserting a block renumbers its container, wrapping a layer
+    renames it), for :func:`~nas.net2net.grow_optimizer_state`."""
     name = point.name if isinstance(point, DepthPoint) else str(point)
     try:
         return _deepen(model, name, example_input, data, noise, seed, verify, kernel_size)
@@ -188,12 +208,13 @@ def _deepen(
     seed: int | None,
     verify: bool,
     kernel_size: int,
-) -> nn.Module:
+) -> tuple[nn.Module, dict[str, str]]:
     analysis: PointAnalysis = analyze(model, example_input)
     p = analysis.points.get(name)
     if p is None:
         raise NotDeepenableError(analysis.explain(name))
-    child = copy.deepcopy(model)
+    memo: dict[int, Any] = {}
+    child = copy.deepcopy(model, memo)
     if p.kind in ("conv", "linear"):
         new = _insert_activation_block(child, p, data, kernel_size)
     else:
@@ -207,4 +228,10 @@ def _deepen(
         gen = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         for t, scale in new:
             add_noise(t, noise * (scale or 1.0), gen)
-    return child
+    where = {id(t): n for n, t in child.named_parameters()}
+    renames = {
+        n: where[id(memo[id(t)])]
+        for n, t in model.named_parameters()
+        if id(t) in memo and id(memo[id(t)]) in where
+    }
+    return child, renames
