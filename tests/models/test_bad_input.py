@@ -46,6 +46,10 @@ def test_unknown_torchvision_name() -> None:
         ("resnet1d", {"kernel_size": 2}, "kernel_size", "positive odd"),
         ("mlp", {"hidden": [16, 0]}, "hidden", "positive integers"),
         ("mlp", {"hidden": [True]}, "hidden", "positive integers"),
+        ("vit", {"dim": 15, "heads": 2}, "dim 15", "multiple of heads"),
+        ("vit", {"patch_size": 3}, "patch_size 3", "must divide"),
+        ("vit", {"mlp_ratio": 0}, "mlp_ratio", "> 0"),
+        ("vit", {"depth": 0}, "depth", ">= 1"),
     ],
 )
 def test_bad_option(name: str, kwargs: dict, field: str, allowed: str) -> None:
@@ -54,7 +58,8 @@ def test_bad_option(name: str, kwargs: dict, field: str, allowed: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "shape"), [("cnn1d", (1, 8, 8)), ("cnn2d", (1, 40)), ("tv:resnet18", (1, 40))]
+    ("name", "shape"),
+    [("cnn1d", (1, 8, 8)), ("cnn2d", (1, 40)), ("tv:resnet18", (1, 40)), ("vit", (1, 2, 4, 4))],
 )
 def test_wrong_input_rank(name: str, shape: tuple) -> None:
     assert "input_shape" in _error(name, shape)

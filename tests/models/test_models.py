@@ -29,6 +29,8 @@ CASES = [
     ("resnet2d", (3, 16, 16), {"widths": [4, 4], "blocks": 2, "stride": 1}),
     ("tv:resnet18", (3, 32, 32), {}),
     ("tv:resnet18", (1, 28, 28), {}),
+    ("vit", (1, 40), {}),
+    ("vit", (3, 8, 8), {"patch_size": 2, "dim": 12, "depth": 2, "heads": 3, "mlp_ratio": 1.5}),
 ]
 
 
