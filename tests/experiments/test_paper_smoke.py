@@ -21,6 +21,7 @@ CASES = {
     "paper_explore": ("mnist1d", []),
     "paper_lr": ("digits", ["Net2WiderNet, lr x 1", "Net2WiderNet, lr x 3"]),
     "paper_gap": ("mnist1d", ["Net2WiderNet, lr x 0.1", "Net2WiderNet, lr x 1"]),
+    "vit_growth": ("digits", ["Net2Net stream x2 (heads x2)", "Net2Net stream x2 + 1 block"]),
 }
 
 
