@@ -2,8 +2,10 @@
 
 For each model at 1x3x224x224 on CPU with one thread, in the same process:
   - where the time goes (verify=False): width_groups alone, widen alone (the middle group, x2),
-    depth_points alone, deepen alone (the middle point of the widened model)
-  - ours: width_groups + one widen + depth_points + one deepen, with verify=False and verify=True
+    depth_points alone, deepen alone (the middle point of the widened model), each from a cold
+    start (no cached analysis)
+  - ours: width_groups + one widen + depth_points + one deepen, with verify=False and verify=True,
+    from a cold start (widen reuses the analysis width_groups made, deepen that of depth_points)
   - Torch-Pruning: DependencyGraph().build_dependency (the `bench` extra)
 Each figure is the median of --repeats runs (verify=True: of max(1, repeats // 2) runs). Run: `make bench` or
     .venv/bin/python experiments/bench_net2net.py --models resnet18 resnet50
@@ -21,6 +23,7 @@ import torch
 import torchvision
 
 from nas import net2net
+from nas.net2net.graph.cache import clear_analysis_caches
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "densenet121", "mobilenet_v2", "vit_b_16")
 
@@ -34,8 +37,19 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _ours(model: torch.nn.Module, x: torch.Tensor, verify: bool) -> Callable[[], object]:
+def _cold(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` from a cold start: no analysis cached from an earlier repeat."""
+
     def run() -> object:
+        clear_analysis_caches()
+        return fn()
+
+    return run
+
+
+def _ours(model: torch.nn.Module, x: torch.Tensor, verify: bool) -> Callable[[], object]:
+    @_cold
+    def run() -> object:  # widen reuses width_groups' analysis, deepen that of depth_points
         groups = net2net.width_groups(model, x)
         group = groups[len(groups) // 2]
         wide = net2net.widen(model, group, group.width * 2, example_input=x, verify=verify)
@@ -54,15 +68,15 @@ def _parts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], ob
     wide = net2net.widen(model, group, group.width * 2, example_input=x, verify=False)
     points = net2net.depth_points(wide, x)
     parts: dict[str, Callable[[], object]] = {
-        "groups": lambda: net2net.width_groups(model, x),
-        "widen": lambda: net2net.widen(
-            model, group, group.width * 2, example_input=x, verify=False
+        "groups": _cold(lambda: net2net.width_groups(model, x)),
+        "widen": _cold(
+            lambda: net2net.widen(model, group, group.width * 2, example_input=x, verify=False)
         ),
-        "points": lambda: net2net.depth_points(wide, x),
+        "points": _cold(lambda: net2net.depth_points(wide, x)),
     }
     if points:
         point = points[len(points) // 2]
-        parts["deepen"] = lambda: net2net.deepen(wide, point, example_input=x, verify=False)
+        parts["deepen"] = _cold(lambda: net2net.deepen(wide, point, example_input=x, verify=False))
     return parts
 
 

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..graph import CONVS, symbolic_trace, twin
+from ..graph import CONVS, symbolic_trace, untouched
+from ..graph.cache import cached_analysis
 from .identity_blocks import act_signature
 from .residual_blocks import BlockInfo, analyze_block, is_sequential_container
 from .types import DepthPoint, PointAnalysis, Record, record_shapes
@@ -211,10 +212,15 @@ def _fits(info: BlockInfo, rj: Record | None, r: Record, *, plain: bool) -> bool
     return bool(info.shortcut) and not info.transformer
 
 
+@cached_analysis
 def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
-    """Find every depth point of ``model`` (and the reasons for refusing other modules), on a
-    twin of its module tree so the model is left exactly as it was."""
-    model = twin(model)
+    """Find every depth point of ``model`` (and the reasons for refusing other modules); the
+    model is left exactly as it was (see ``untouched``)."""
+    with untouched(model):
+        return _analyze(model, example_input)
+
+
+def _analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
     out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
     rec = record_shapes(model, example_input)
     try:

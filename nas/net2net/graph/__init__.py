@@ -1,6 +1,6 @@
 """The part both halves share: one torch.fx trace, calling a model, module-type tables."""
 
-from .calls import call_model, call_on_meta, in_mode, twin
+from .calls import call_model, call_on_meta, in_mode, untouched
 from .layers import CONV_TRANSPOSES, CONVS, PLAIN_CONVS, WEIGHT_LAYERS
 from .tracing import keep_whole, symbolic_trace
 
@@ -14,5 +14,5 @@ __all__ = [
     "in_mode",
     "keep_whole",
     "symbolic_trace",
-    "twin",
+    "untouched",
 ]

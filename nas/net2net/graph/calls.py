@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +12,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils._pytree import tree_map_only
 
-__all__ = ["call_model", "call_on_meta", "in_mode", "twin"]
+__all__ = ["call_model", "call_on_meta", "in_mode", "untouched"]
 
 
 def call_model(model: Callable[..., Any], example_input: Any) -> Any:
@@ -51,12 +51,27 @@ def in_mode(model: nn.Module, *, train: bool = False) -> Iterator[nn.Module]:
             m.training = flag
 
 
-def twin(model: nn.Module) -> nn.Module:
-    """A copy of the module tree sharing every parameter and buffer (nothing is cloned).
+@contextmanager
+def untouched(model: nn.Module) -> Iterator[nn.Module]:
+    """Run an analysis on ``model`` and give every module its attributes back afterwards.
 
-    Analyses trace and run the twin, so whatever a forward leaves behind in the modules (a
-    cache of attention biases, a call counter, tensors on the meta device) stays out of the
-    caller's model.
+    Tracing and shape passes call the model's ``forward``, which may leave state behind (a cache
+    of attention biases, a call counter, tensors on the meta device). Each module's attribute
+    dict, and the dicts in it (parameters, buffers, submodules, hooks), are restored as they
+    were; tensors are never copied (the passes never run real arithmetic on them).
     """
-    memo: dict[int, Any] = {id(t): t for t in (*model.parameters(), *model.buffers())}
-    return copy.deepcopy(model, memo)
+    saved = []
+    for m in model.modules():
+        attrs = dict(m.__dict__)
+        saved.append(
+            (m, attrs, {k: dict(v) for k, v in attrs.items() if type(v) in (dict, OrderedDict)})
+        )
+    try:
+        yield model
+    finally:
+        for m, attrs, inner in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            for k, v in inner.items():
+                attrs[k].clear()
+                attrs[k].update(v)

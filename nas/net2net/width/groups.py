@@ -17,7 +17,8 @@ import torch
 from torch import fx, nn
 
 from ..errors import NotWidenableError
-from ..graph.calls import twin
+from ..graph.cache import cached_analysis
+from ..graph.calls import untouched
 from ..graph.tracing import symbolic_trace
 from .handlers import handler_for
 from .propagate import Propagation, propagate
@@ -137,10 +138,15 @@ def _flags(entries: list, labels: torch.Tensor, group_of: torch.Tensor) -> dict[
     return out
 
 
+@cached_analysis
 def analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
-    """Trace ``model``, propagate channel tags and build its width groups (on a twin of the
-    module tree: the model is left exactly as it was)."""
-    model = twin(model)
+    """Trace ``model``, propagate channel tags and build its width groups (the model is left
+    exactly as it was: see ``untouched``)."""
+    with untouched(model):
+        return _analyze_widths(model, example_input)
+
+
+def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
     gm = trace(model)
     try:
         prop = propagate(gm, example_input)

@@ -1,0 +1,76 @@
+"""Reuse an analysis across transforms of the same model: ``width_groups`` then ``widen``,
+``depth_points`` then ``deepen`` analyse the same graph twice otherwise.
+
+One entry per analysis function: the last model it saw (held weakly: the entry goes when the
+model does), with a signature of everything an analysis reads - module types and names, train
+flags, parameter and buffer shapes and dtypes, plain attributes (sizes, flags) - and of the
+example input's shapes. Any difference re-runs the analysis.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_flatten
+
+__all__ = ["cached_analysis", "clear_analysis_caches"]
+
+T = TypeVar("T")
+_CACHES: list[dict[str, Any]] = []
+_PLAIN = (int, float, bool, str, type(None))
+
+
+def _plain(v: Any) -> bool:
+    return isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(isinstance(e, _PLAIN) for e in v))
+
+
+def signature(model: nn.Module, example_input: Any) -> tuple:
+    """What an analysis of ``model`` on ``example_input`` depends on (weights' values aside)."""
+    parts = []
+    for name, m in model.named_modules():
+        tensors = tuple(
+            (k, tuple(t.shape), t.dtype)
+            for k, t in (*m._parameters.items(), *m._buffers.items())
+            if t is not None
+        )
+        attrs = tuple((k, v) for k, v in vars(m).items() if not k.startswith("_") and _plain(v))
+        parts.append((name, type(m), m.training, tensors, attrs))
+    leaves, spec = tree_flatten(example_input)
+    inputs = tuple(
+        (tuple(x.shape), x.dtype) if isinstance(x, torch.Tensor) else x
+        for x in leaves
+        if isinstance(x, torch.Tensor) or _plain(x)
+    )
+    return tuple(parts), inputs, str(spec)
+
+
+def cached_analysis(fn: Callable[[nn.Module, Any], T]) -> Callable[[nn.Module, Any], T]:
+    """Wrap ``fn(model, example_input)`` with a one-entry cache (see the module docstring)."""
+    last: dict[str, Any] = {}
+    _CACHES.append(last)
+
+    def forget(_ref: weakref.ref) -> None:
+        last.clear()
+
+    def wrapper(model: nn.Module, example_input: Any) -> T:
+        key = signature(model, example_input)
+        ref = last.get("model")
+        if ref is not None and ref() is model and last["key"] == key:
+            return last["value"]
+        value = fn(model, example_input)
+        last.update(model=weakref.ref(model, forget), key=key, value=value)
+        return value
+
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def clear_analysis_caches() -> None:
+    """Forget every cached analysis (benchmarks measuring a cold start call this)."""
+    for last in _CACHES:
+        last.clear()
