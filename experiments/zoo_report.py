@@ -1,7 +1,8 @@
 """Which torchvision classifiers Net2Net supports, and why not where it does not.
 
 For each model (random weights, nothing downloaded, num_classes=10): the width groups found and
-how many are widenable, the depth points, and every distinct reason a group or a module is
+how many are widenable, the depth points, the seconds ``width_groups`` + ``depth_points`` take
+from a cold start on one thread, and every distinct reason a group or a module is
 refused (the classifier's group is always refused: its units are the logits). Prints a Markdown
 table for the README. Run:
     .venv/bin/python experiments/zoo_report.py [--models resnet18 vit_b_16]
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from collections import Counter
 
 import torch
 import torchvision
 
 from nas import net2net
+from nas.net2net.graph.cache import clear_analysis_caches
 
 #: model -> (input size, constructor kwargs); the zoo test covers the same list
 ZOO: dict[str, tuple[int, dict]] = {
@@ -51,25 +54,56 @@ def report(name: str) -> str:
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None, num_classes=10, **kwargs).eval()
     x = torch.randn(1, 3, size, size)
-    an = net2net.analyze_widths(model, x)
+    net2net.width_groups(model, x)  # warm-up: the first trace of a process imports more
+    clear_analysis_caches()
+    start = time.perf_counter()
     listed = net2net.width_groups(model, x)
-    found = len(an.groups) + len(an.refused)
     points = net2net.depth_points(model, x)
+    seconds = time.perf_counter() - start
+    an = net2net.analyze_widths(model, x)
+    found = len(an.groups) + len(an.refused)
     why = Counter(_short(g.reason) for g in an.refused if "output" not in g.reason)
     unlisted = len(an.groups) - len(listed)
     if unlisted:
         why["widened graph does not run (a reshape to a fixed size)"] += unlisted
     reasons = "; ".join(f"{r} (x{n})" for r, n in why.most_common()) or "fully supported"
-    return f"| {name} | {len(listed)} / {found} | {len(points)} | {reasons} |"
+    return f"| {name} | {len(listed)} / {found} | {len(points)} | {seconds:.2f} | {reasons} |"
+
+
+def list_seconds(name: str) -> tuple[float, int, int]:
+    """(seconds for width_groups + depth_points from a cold start, groups, points) at 224x224
+    (299 for Inception v3), one thread."""
+    size = 299 if name == "inception_v3" else 224
+    kwargs = ZOO.get(name, (size, {}))[1]
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None, num_classes=10, **kwargs).eval()
+    x = torch.randn(1, 3, size, size)
+    clear_analysis_caches()
+    start = time.perf_counter()
+    groups = net2net.width_groups(model, x)
+    points = net2net.depth_points(model, x)
+    return time.perf_counter() - start, len(groups), len(points)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(ZOO), choices=list(ZOO))
+    parser.add_argument(
+        "--all-timings",
+        action="store_true",
+        help="instead: time listing groups and points for every torchvision classifier",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| model | widenable / width groups | depth points | groups refused, and why |")
-    print("|---|---|---|---|")
+    if args.all_timings:
+        net2net.width_groups(torchvision.models.resnet18(num_classes=10), torch.randn(1, 3, 64, 64))
+        print("| model | list s | widenable groups | depth points |\n|---|---:|---:|---:|")
+        for name in torchvision.models.list_models(module=torchvision.models):
+            seconds, groups, points = list_seconds(name)
+            print(f"| {name} | {seconds:.2f} | {groups} | {points} |", flush=True)
+        return
+    print("| model | widenable / width groups | depth points | list s | groups refused, and why |")
+    print("|---|---|---|---:|---|")
     for name in args.models:
         print(report(name), flush=True)
 
