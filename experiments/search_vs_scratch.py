@@ -13,6 +13,8 @@ wall time for both modes. Runs go two at a time (one torch thread each), net2net
 
     .venv/bin/python experiments/search_vs_scratch.py                    # full size (~40 min)
     .venv/bin/python experiments/search_vs_scratch.py --quick --out /tmp/svs   # seconds
+    .venv/bin/python experiments/search_vs_scratch.py --model vit \
+        --out experiments/results/search_vs_scratch_vit                  # a ViT seed
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ MODES = ("net2net", "scratch")
 # conf/data/mnist1d_large.yaml: the benchmark task where a candidate's training costs something.
 LARGE = {"n_samples": 20000, "corr_noise_scale": 0.4, "iid_noise_scale": 0.05}
 QUICK = {"n_samples": 1000}
+#: seed models: the default small convnet, or a small ViT (patches of 4 -> 10 tokens + class)
+SEEDS = {
+    "cnn1d": ("cnn1d", {"widths": [8, 8]}),
+    "vit": ("vit", {"patch_size": 4, "dim": 8, "heads": 2, "depth": 1}),
+}
 
 
 def _threads() -> None:
@@ -63,7 +70,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     prepared = prepare_search(
         config,
         data=mnist1d(seed=seed, **job["data"]),
-        seed_model=model_spec("cnn1d", widths=[8, 8]),
+        seed_model=model_spec(SEEDS[job["model"]][0], **SEEDS[job["model"]][1]),
         train=TrainOptions(budget=Budget(epochs=epochs), progress=False),
         storage=f"sqlite:///{work}/{name}.db",
         artifacts=work / "artifacts",
@@ -224,6 +231,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="searches run side by side")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--quick", action="store_true", help="tiny data and budgets (a smoke run)")
+    ap.add_argument("--model", choices=list(SEEDS), default="cnn1d", help="the seed model")
     args = ap.parse_args()
     data = QUICK if args.quick else LARGE
     args.out.mkdir(parents=True, exist_ok=True)
@@ -235,6 +243,7 @@ def main() -> None:
             "pruner_warmup": args.pruner_warmup,
             "data": data,
             "work": tmp,
+            "model": args.model,
         }
         select = args.seeds[0]
         grid_jobs = [
@@ -273,7 +282,8 @@ def main() -> None:
             f"| {r['mode']} | {r['epochs']} | {best_at(r['curve'], args.seconds) or 0:.4f} |"
         )
     md = (
-        f"Net2Net search vs scratch, {len(args.seeds)} seeds, {args.seconds:.0f} s each "
+        f"Net2Net search vs scratch, seed model {args.model} {SEEDS[args.model][1]}, "
+        f"{len(args.seeds)} seeds, {args.seconds:.0f} s each "
         f"(mean ± std over seeds)\n\n{result['markdown']}\n\n"
         f"Per-candidate budget grid (seed {select}):\n\n" + "\n".join(grid_lines) + "\n"
     )

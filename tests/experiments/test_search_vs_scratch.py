@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_vs_scratch.py"
 
 
-def test_search_vs_scratch_smoke(tmp_path: Path) -> None:
-    args = ["--quick", "--seconds", "10", "--grid", "1", "2", "--seeds", "0", "--workers", "1"]
+@pytest.mark.parametrize("model", ["cnn1d", "vit"])
+def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
+    args = ["--quick", "--seconds", "10", "--grid", "1", "2", "--seeds", "0", "--workers", "1",
+            "--model", model]  # fmt: skip
     res = subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--seed-epochs", "1", "--out", str(tmp_path)],
         env=dict(os.environ, OMP_NUM_THREADS="1"),
@@ -36,4 +40,5 @@ def test_search_vs_scratch_smoke(tmp_path: Path) -> None:
     for row in out["table"].values():
         assert set(row) >= {"time_to", "best_val_at_limit", "test", "candidates", "overhead_pct"}
     assert "| net2net |" in (tmp_path / "table.md").read_text()
+    assert f"seed model {model}" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "curves.png").stat().st_size > 1000
