@@ -67,6 +67,7 @@ class WidthAnalysis:
     prop: Propagation
     groups: list[WidthGroup]  # widenable, in call order
     refused: list[WidthGroup]  # not widenable, with their reason
+    atom_group: torch.Tensor = field(repr=False, default=None)  # atom -> index in groups, or -1
 
     def find(self, name: str) -> WidthGroup:
         for g in self.groups:
@@ -176,6 +177,7 @@ def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
     params, param_reasons = _param_members(prop, labels, group_of, spans, comps)
     held = size_attributes(model)
     groups, refused = [], []
+    position = torch.full((len(comps) + 1,), -1, dtype=torch.long)
     for gid, names in enumerate(comps):
         first, width = spans[names[0]]
         classes = labels[first : first + width]
@@ -212,8 +214,12 @@ def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
             reason=reason,
             tile_reason="; ".join(w for w, _ in tiles.get(gid, [])),
         )
+        if not reason:
+            position[gid] = len(groups)
         (refused if reason else groups).append(g)
-    return WidthAnalysis(gm, prop, groups, refused)
+    atom_group = position[group_of[labels].clamp(min=0)]
+    atom_group[group_of[labels] < 0] = -1
+    return WidthAnalysis(gm, prop, groups, refused, atom_group)
 
 
 def _param_members(prop, labels, group_of, spans, comps) -> tuple[dict, dict]:

@@ -26,7 +26,7 @@ from .module_rules import Emit, ModuleCalls
 from .op_rules import call_function
 from .ops import op_kind
 from .record import Propagation, Use
-from .tags import TV, tagged, to_meta, wrap
+from .tags import MASK, SHIFT, TV, tagged, to_meta, wrap
 
 __all__ = ["PARAM_LIMIT", "Emit", "Propagation", "Use", "propagate"]
 
@@ -44,13 +44,15 @@ def propagate(
     param_ids: dict[str, torch.Tensor] | None = None,
     rescale: dict[str, tuple[int, int, int]] | None = None,
     may_rescale: bool = False,
+    blame: torch.Tensor | None = None,
 ) -> Propagation:
     """Run ``gm`` on tags. ``widths`` overrides producer widths; ``emit(name, width, first_atom)``
     overrides the ids a producer emits and ``param_ids`` those of tensor attributes, with their
     shape (the widened pass); ``root`` supplies the modules (default ``gm``; a widened deep copy
     of the traced model in the second pass); ``rescale`` names the reshapes to a literal number
     of units (``Propagation.rescale_at`` of the first pass), whose number grows with the input
-    when ``may_rescale``."""
+    when ``may_rescale``; ``blame`` (atom -> group index) makes untagged tensors remember which
+    widened groups' units reached them (``TV.taint``)."""
     rec = Propagation(rescale=rescale or {}, may_rescale=may_rescale)
     call_module = ModuleCalls(rec, gm if root is None else root, widths or {}, emit)
     env: dict[fx.Node, Any] = {}
@@ -58,20 +60,44 @@ def propagate(
     for node in gm.graph.nodes:
         args = fx.node.map_arg(node.args, lambda n: env[n])
         kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
-        if node.op == "placeholder":
-            env[node] = wrap(to_meta(next(inputs)))
-        elif node.op == "get_attr":
-            value = _fetch(gm if root is None else root, node.target)
-            env[node] = _attribute(rec, node.target, value, param_ids or {})
-        elif node.op == "call_module":
-            env[node] = call_module(node, args, kwargs)
-        elif node.op in ("call_function", "call_method"):
-            kind = op_kind(node.op, node.target)
-            fn = _method(node.target) if node.op == "call_method" else node.target
-            env[node] = call_function(rec, node, kind, fn, args, kwargs)
-        elif node.op == "output":
-            rec.block(tagged(args), "its units reach the model's output")
+        try:
+            if node.op == "placeholder":
+                env[node] = wrap(to_meta(next(inputs)))
+            elif node.op == "get_attr":
+                value = _fetch(gm if root is None else root, node.target, gm)
+                env[node] = _attribute(rec, node.target, value, param_ids or {})
+            elif node.op == "call_module":
+                env[node] = call_module(node, args, kwargs)
+            elif node.op in ("call_function", "call_method"):
+                kind = op_kind(node.op, node.target)
+                fn = _method(node.target) if node.op == "call_method" else node.target
+                env[node] = call_function(rec, node, kind, fn, args, kwargs)
+            elif node.op == "output":
+                rec.block(tagged(args), "its units reach the model's output")
+            if blame is not None and node in env:
+                _taint(env[node], tagged((args, kwargs)), blame)
+        except Exception as exc:  # which units met the failing op: ``width_groups`` blames them
+            if not hasattr(exc, "nas_inputs"):
+                exc.nas_inputs = tagged((args, kwargs))
+            raise
     return rec
+
+
+def _taint(out: Any, inputs: list[TV], blame: torch.Tensor) -> None:
+    """Untagged outputs inherit the widened groups their inputs carry (ids or taint)."""
+    outs = [t for t in tagged(out) if t.ids is None]
+    if not outs or not inputs:
+        return
+    seen: set[int] = set()
+    for t in inputs:
+        seen |= t.taint
+        if t.ids is not None:
+            ids = torch.unique(t.ids)
+            widened = ids[(ids >> SHIFT) > 0] & MASK
+            seen |= {g for g in blame[widened].tolist() if g >= 0}
+    if seen:
+        for t in outs:
+            t.taint = frozenset(seen)
 
 
 def _attribute(rec: Propagation, target: str, value: Any, given: dict[str, torch.Tensor]) -> Any:
@@ -99,8 +125,15 @@ def _method(name: str) -> Callable:
     return lambda obj, *a, **k: getattr(obj, name)(*a, **k)
 
 
-def _fetch(root: nn.Module, target: str) -> Any:
+def _fetch(root: nn.Module, target: str, gm: fx.GraphModule) -> Any:
+    """``root``'s attribute ``target``; the trace's own constants (``_tensor_constant0``: a
+    tensor the forward built while being traced) live on the GraphModule only."""
     obj: Any = root
-    for part in target.split("."):
-        obj = getattr(obj, part)
+    try:
+        for part in target.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        obj = gm
+        for part in target.split("."):
+            obj = getattr(obj, part)
     return obj

@@ -46,6 +46,9 @@ class TV:
 
     meta: torch.Tensor
     ids: torch.Tensor | None = None
+    #: widened groups whose units reached this (untagged) tensor through ops that drop tags;
+    #: filled only by the trial passes of ``width_groups``, to say which group broke an op
+    taint: frozenset[int] = frozenset()
 
     def full_ids(self) -> torch.Tensor:
         """ids expanded to the real shape (zeros when untagged)."""

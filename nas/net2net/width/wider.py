@@ -32,7 +32,7 @@ from .remap import (
     reset,
     set_columns,
 )
-from .tags import SHIFT, match_positions
+from .tags import MASK, SHIFT, TV, match_positions
 
 __all__ = ["WidthGroup", "widen", "widen_with_mapping", "width_groups"]
 
@@ -47,13 +47,54 @@ def width_groups(model: nn.Module, example_input: Any) -> list[WidthGroup]:
     not understand, are left out (``widen`` names the reason when asked for one of them).
     """
     an = analyze_widths(model, example_input)
-    if _trial(model, an, example_input, an.groups):
-        return an.groups
-    # Some group's widened graph does not run (e.g. a reshape to a size read off another
-    # tensor): find which, one trial each (x3 and x4 too: a reshape may need a multiple).
-    return [
-        g for g in an.groups if any(_trial(model, an, example_input, [g], k) for k in (2, 3, 4))
-    ]
+    return _runnable(model, an, example_input, an.groups)
+
+
+def _runnable(model: nn.Module, an: WidthAnalysis, example_input: Any, groups: list) -> list:
+    """The groups whose widened graph runs. All of them at once, if it does; otherwise the
+    groups whose units met the op that failed are set aside and the rest tried again (halves,
+    when the failure names no group), and each one set aside is tried alone, x2, x3 and x4 (a
+    reshape may need a multiple)."""
+    ok, todo, aside = [], [list(groups)], []
+    while todo:
+        part = todo.pop()
+        blamed = _blame(model, an, example_input, part)
+        if blamed is None:
+            ok += part
+        elif len(part) == 1:
+            aside += part
+        elif blamed and len(blamed) < len(part):
+            aside += blamed
+            todo.append([g for g in part if g not in blamed])
+        else:
+            todo += [part[: len(part) // 2], part[len(part) // 2 :]]
+    ok += [
+        g for g in aside
+        if any(_blame(model, an, example_input, [g], k) is None for k in (2, 3, 4))
+    ]  # fmt: skip
+    return [g for g in groups if g in ok]
+
+
+def _blame(
+    model: nn.Module, an: WidthAnalysis, example_input: Any, groups: list, factor: int = 2
+) -> list | None:
+    """None if these groups, ``factor`` x wider together, run and map on tags (no weights);
+    else those of them whose units met the op that failed ([] if none is known)."""
+    layouts = {g: layout(g.width, factor * g.width, g.blocks, True, None) for g in groups}
+    try:
+        new = _widened_pass(an, model, example_input, layouts, "", blame=True)
+        _reader_matches(an.prop, new, "")
+    except NotWidenableError as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not hasattr(cause, "nas_inputs"):
+            cause = cause.__cause__
+        met: set[int] = set()
+        for t in getattr(cause, "nas_inputs", []):
+            met |= t.taint
+            if t.ids is not None:
+                met |= set(an.atom_group[torch.unique(t.ids) & MASK].tolist())
+        return [g for g in groups if an.groups.index(g) in met]
+    return None
 
 
 def _check_width(g: WidthGroup, width: int) -> None:
@@ -147,7 +188,12 @@ def _widen(
 
 
 def _widened_pass(
-    an: WidthAnalysis, root: nn.Module, example_input: Any, layouts: dict, what: str
+    an: WidthAnalysis,
+    root: nn.Module,
+    example_input: Any,
+    layouts: dict,
+    what: str,
+    blame: bool = False,
 ) -> Propagation:
     """Run the graph on tags with every group in ``layouts`` ({group: L}) widened."""
     spans = prop_spans(an.prop)
@@ -166,6 +212,7 @@ def _widened_pass(
             an.gm, example_input, root=root, widths=widths, emit=emit,
             param_ids=_param_ids(an.prop, layouts), rescale=an.prop.rescale_at,
             may_rescale=any(g.attributes for g in layouts),
+            blame=an.atom_group if blame else None,
         )  # fmt: skip
     except NotWidenableError as exc:
         raise NotWidenableError(f"{what}: {exc}") from exc
@@ -209,7 +256,9 @@ def _reader_matches(old: Propagation, new: Propagation, what: str) -> list:
             else:
                 match = match_positions(o.ids, n.ids)
                 if match is None:
-                    raise NotWidenableError(f"{what}: cannot map the inputs of '{o.module}'")
+                    err = NotWidenableError(f"{what}: cannot map the inputs of '{o.module}'")
+                    err.nas_inputs = [TV(torch.empty(0, device="meta"), o.ids)]
+                    raise err
             if o.module in done:
                 if not torch.equal(done[o.module], match):
                     raise NotWidenableError(
@@ -220,18 +269,6 @@ def _reader_matches(old: Propagation, new: Propagation, what: str) -> list:
             if not torch.equal(match, torch.arange(len(o.ids))):
                 out.append((kind, o.module, match, len(o.ids)))
     return out
-
-
-def _trial(
-    model: nn.Module, an: WidthAnalysis, example_input: Any, groups: list, factor: int = 2
-) -> bool:
-    """Do these groups, ``factor`` x wider together, still run and map on tags? (no weights)"""
-    layouts = {g: layout(g.width, factor * g.width, g.blocks, True, None) for g in groups}
-    try:
-        _reader_matches(an.prop, _widened_pass(an, model, example_input, layouts, ""), "")
-    except NotWidenableError:
-        return False
-    return True
 
 
 def widen(
