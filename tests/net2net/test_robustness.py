@@ -111,3 +111,22 @@ def test_every_listed_depth_point_deepens_and_pooling_templates_are_refused() ->
         child = net2net.deepen(model, p, example_input=x)
         assert net2net.preservation_error(model, child, x) <= 1e-5
     assert not {"2", "3"} & {p.name for p in points}  # no copy of a pooling block
+
+
+class TraceConstant(nn.Module):
+    """``torch.tensor`` in forward: the trace keeps it as ``_tensor_constant0`` on the
+    GraphModule, an attribute the model itself does not have (maxvit does this)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.head = nn.Conv1d(2, 4, 3, padding=1), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head((F.relu(self.conv(x)) * torch.tensor(2.0)).mean(-1))
+
+
+def test_tensor_constants_of_the_trace_do_not_hide_groups() -> None:
+    model, x = TraceConstant().double().eval(), torch.randn(2, 2, 6, dtype=torch.float64)
+    assert [g.name for g in net2net.width_groups(model, x)] == ["conv"]
+    wide = net2net.widen(model, "conv", 7, example_input=x)
+    assert net2net.preservation_error(model, wide, x) <= 1e-12
