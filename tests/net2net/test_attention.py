@@ -118,3 +118,25 @@ def test_cross_attention_and_kv_dims_are_refused_by_name() -> None:
         with pytest.raises(net2net.NotWidenableError, match=why):
             net2net.widen(model, "q", 8, example_input=x)
         assert "q" not in [g.name for g in net2net.width_groups(model, x)]
+
+
+def test_attention_off_the_residual_stream_grows_with_its_input() -> None:
+    """nn.MultiheadAttention needs its input as wide as its heads: when the input is not the
+    residual stream, the producer of the input and the attention still form one group."""
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp, self.head = nn.Linear(3, 4), nn.Linear(4, 2)
+            self.attn = nn.MultiheadAttention(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.inp(x)
+            return self.head(self.attn(h, h, h)[0].mean(0))
+
+    net, x = Net().double().eval(), torch.randn(5, 2, 3, dtype=torch.float64)
+    (group,) = net2net.width_groups(net, x)
+    assert group.producers == ("inp", "attn") and group.tile
+    wide = net2net.widen(net, group, 8, example_input=x)
+    assert wide.attn.num_heads == 4 and net2net.preservation_error(net, wide, x) <= 1e-12

@@ -116,12 +116,14 @@ class ModuleCalls:
         if reason:
             rec.block(tagged((args, kwargs)), reason)
             return wrap(_meta_call(m, args, kwargs))
-        if _is_tagged(q) and rec.single_axis(q, q.meta.ndim - 1, what):
-            rec.read(rec.consumers, name, q.meta.ndim - 1, q)
         width = self.widths.get(name, h.width(m))
         out = torch.empty((*q.meta.shape[:-1], width), dtype=q.meta.dtype, device="meta")
         first = rec.first_atom(name, width)
         ids = self.emit(name, width, first) if self.emit else torch.arange(width) + first
+        if _is_tagged(q) and rec.single_axis(q, q.meta.ndim - 1, what):
+            use = rec.read(rec.consumers, name, q.meta.ndim - 1, q)
+            if len(use.ids) == width:  # the input's width is the inner (and output) width:
+                rec.unions.add(use.ids, ids)  # they grow together (the same units in a ViT)
         ids = ids.reshape([1] * (out.ndim - 1) + [width])
         if width == 1:
             rec.block([TV(out, ids)], f"{what} has a single unit")
