@@ -75,6 +75,8 @@ def call_function(
         out = fn(*metas(args), **metas(kwargs))
     out = to_meta(out)  # factories (torch.zeros(n), torch.arange) make real tensors: shapes only
     tvs = [t for t in tagged((args, kwargs)) if t.ids is not None]
+    if kind == "meta" and rec.sized is not None:  # sizes of units flow on as plain ints
+        rec.sized.extend(t.ids for t in tvs)
     if kind == "meta" or not tvs:
         return wrap(out)
     what = f"'{node.name}'"

@@ -53,7 +53,9 @@ def propagate(
     of units (``Propagation.rescale_at`` of the first pass), whose number grows with the input
     when ``may_rescale``; ``blame`` (atom -> group index) makes untagged tensors remember which
     widened groups' units reached them (``TV.taint``)."""
-    rec = Propagation(rescale=rescale or {}, may_rescale=may_rescale)
+    rec = Propagation(
+        rescale=rescale or {}, may_rescale=may_rescale, sized=[] if blame is not None else None
+    )
     call_module = ModuleCalls(rec, gm if root is None else root, widths or {}, emit)
     env: dict[fx.Node, Any] = {}
     inputs = iter(_placeholders(gm, example_input))
@@ -79,6 +81,7 @@ def propagate(
         except Exception as exc:  # which units met the failing op: ``width_groups`` blames them
             if not hasattr(exc, "nas_inputs"):
                 exc.nas_inputs = tagged((args, kwargs))
+                exc.nas_sized = rec.sized or []
             raise
     return rec
 

@@ -45,6 +45,9 @@ class Propagation:
     #: input if ``may_rescale`` (a registered attribute holds it), else the pass refuses
     rescale: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     may_rescale: bool = False
+    #: ids whose sizes the graph read (``x.shape``), kept by the trial passes of
+    #: ``width_groups``: a failure no tag reaches is blamed on them
+    sized: list[torch.Tensor] | None = None
     order: list[str] = field(default_factory=list)  # modules in call order
     n_atoms: int = 0
 

@@ -93,6 +93,11 @@ def _blame(
             met |= t.taint
             if t.ids is not None:
                 met |= set(an.atom_group[torch.unique(t.ids) & MASK].tolist())
+        if not met - {-1}:  # no tag reached the failing op: blame the units whose sizes
+            for ids in getattr(cause, "nas_sized", []):  # the graph read (x.shape) before it
+                widened = torch.unique(ids)
+                widened = widened[(widened >> SHIFT) > 0] & MASK
+                met |= set(an.atom_group[widened].tolist())
         return [g for g in groups if an.groups.index(g) in met]
     return None
 
