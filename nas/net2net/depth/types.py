@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..graph.calls import call_model, call_on_meta, in_mode
+from ..width.ops import MODULE_KINDS
 
 __all__ = ["DepthPoint", "PointAnalysis", "Record", "record_shapes"]
 
@@ -119,8 +120,7 @@ def record_shapes(model: nn.Module, example_input: Any) -> dict[str, Record]:
 
 #: modules whose output has their input's shape (meta kernels of some cost ~5 ms a call)
 _SAME_SHAPE = (
-    nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh,
-    nn.LeakyReLU, nn.ELU, nn.Mish, nn.Dropout, nn.Identity,
+    *(t for t, kind in MODULE_KINDS.items() if kind == "elementwise"),  # activations, dropout
     nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
 )  # fmt: skip
 
