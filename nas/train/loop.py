@@ -22,6 +22,7 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from nas.net2net.graph import in_mode
+from nas.train.exact import ExactCounter
 from nas.train.progress import progress_bar
 from nas.train.results import Budget, EpochRecord, TrainResult
 
@@ -67,33 +68,52 @@ def _to(x: torch.Tensor, dev: torch.device, channels_last: bool) -> torch.Tensor
 
 
 def _evaluate(
-    model: nn.Module, loader: DataLoader, dev: torch.device, autocast: Any, channels_last: bool
+    model: nn.Module,
+    loader: DataLoader,
+    dev: torch.device,
+    autocast: Any,
+    channels_last: bool,
+    exact: bool = False,
 ) -> tuple[float, float]:
     loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
     correct = torch.zeros((), dtype=torch.int64, device=dev)
+    counter = ExactCounter() if exact else None
     seen = 0
-    with in_mode(model), torch.inference_mode(), autocast():
+    with in_mode(model), torch.inference_mode(), (contextlib.nullcontext if exact else autocast)():
         for x, y in loader:
             x, y = _to(x, dev, channels_last), y.to(dev, non_blocking=True)
             out = model(x).float()
             loss_sum += F.cross_entropy(out, y, reduction="sum")
-            correct += (out.argmax(dim=1) == y).sum()
+            if counter is None:
+                correct += (out.argmax(dim=1) == y).sum()
+            else:
+                counter.add(out, x, y)
             seen += y.shape[0]
     if seen == 0:
         raise ValueError("evaluate: the loader yielded no examples")
+    if counter is not None:
+        with in_mode(model):
+            return loss_sum.item() / seen, counter.accuracy(model)
     return loss_sum.item() / seen, correct.item() / seen
 
 
 def evaluate(
-    model: nn.Module, loader: DataLoader, device: str | torch.device = "cpu", *, amp: bool = False
+    model: nn.Module,
+    loader: DataLoader,
+    device: str | torch.device = "cpu",
+    *,
+    amp: bool = False,
+    exact: bool = False,
 ) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy in [0, 1] of ``model`` on ``loader`` (eval mode).
 
-    The model is moved to ``device``; its train/eval mode is restored afterwards.
+    The model is moved to ``device``; its train/eval mode is restored afterwards. ``exact``: the
+    accuracy a float64 copy of the model computes, from float32 passes with float64 only for
+    near-ties (``nas.train.exact``; no autocast) - equal for a Net2Net child and its parent.
     """
     dev = resolve_device(device)
     model.to(dev)
-    return _evaluate(model, loader, dev, _autocast(dev, amp), channels_last=False)
+    return _evaluate(model, loader, dev, _autocast(dev, amp), channels_last=False, exact=exact)
 
 
 def _make_optimizer(model: nn.Module, optimizer: OptimizerFactory, state: dict | None) -> Optimizer:
@@ -139,6 +159,7 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[EpochRecord], bool | None] | None = None,
     optimizer_state: dict | None = None,
+    exact_val: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``data.train`` with cross-entropy, validating on ``data.val`` per epoch.
 
@@ -157,6 +178,9 @@ def train(
         on_epoch: Called with each :class:`EpochRecord`; returning True stops the run.
         optimizer_state: An optimizer ``state_dict`` loaded after creation (per-parameter state
             such as Adam moments; the configured hyperparameters are kept).
+        exact_val: Val accuracy as ``evaluate(..., exact=True)`` computes it (float64 for
+            near-ties, no autocast), so the last epoch's is the final model's exact accuracy
+            without another pass.
 
     Returns:
         A :class:`TrainResult`; a NaN/inf loss gives status ``"diverged"`` instead of raising.
@@ -238,7 +262,7 @@ def train(
                 message = f"train: loss became {train_loss} during epoch {epoch} (by step {step})"
                 break
             t0 = time.perf_counter()
-            val_loss, val_acc = _evaluate(model, data.val, dev, autocast, use_cl)
+            val_loss, val_acc = _evaluate(model, data.val, dev, autocast, use_cl, exact_val)
             compute += time.perf_counter() - t0
             record = EpochRecord(
                 epoch, step, train_loss, val_loss, val_acc, lr, time.perf_counter() - start

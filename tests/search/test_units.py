@@ -166,3 +166,35 @@ def test_mutation_record_round_trips_and_refuses_foreign_records() -> None:
     for bad in ({"op": "shrink", "target": "a"}, {"op": "widen", "target": "a", "w": 2}, {"x": 1}):
         with pytest.raises(ValueError):
             Mutation.from_json(bad)
+
+
+@pytest.mark.parametrize("model_name", ["cnn1d", "vit"])
+def test_propose_leaves_the_parent_as_it_was(model_name):
+    """The loop hands its cached teacher to propose without a copy: every widen / deepen
+    builds a new child and the teacher's values, parameters and flags stay as they were."""
+    from nas.models import create_model
+    from nas.search.space import propose
+
+    torch.manual_seed(0)
+    teacher = create_model(model_name, input_shape=(1, 40), num_classes=10).train()
+    example = torch.randn(8, 1, 40)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    flags = [m.training for m in teacher.modules()]
+    attrs = [dict(vars(m)) for m in teacher.modules()]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    ops = set()
+    for n in range(6):
+        trial = study.ask()
+        child, records, _ = propose(
+            trial, teacher, example, mutations=["widen", "deepen"], widen_factors=[2.0],
+            max_ops=2, noise=0.0, seed=n, data=[example],
+        )  # fmt: skip
+        ops |= {r["op"] for r in records}
+        assert child is not teacher
+        assert not set(map(id, child.parameters())) & set(map(id, teacher.parameters()))
+    assert ops == {"widen", "deepen"}  # both kinds of transform ran
+    after = teacher.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [m.training for m in teacher.modules()] == flags
+    assert [set(vars(m)) for m in teacher.modules()] == [set(a) for a in attrs]

@@ -1,8 +1,9 @@
 """Reuse an analysis across transforms of the same model: ``width_groups`` then ``widen``,
 ``depth_points`` then ``deepen`` analyse the same graph twice otherwise.
 
-One entry per analysis function: the last model it saw (held weakly: the entry goes when the
-model does), with a signature of everything an analysis reads - module types and names, train
+A few entries per analysis function: the last models it saw (held weakly: an entry goes when
+its model does; the least recently used goes beyond ``ENTRIES``, so a search that describes a
+child and later grows it as a parent finds it again), each with a signature of everything an analysis reads - module types and names, train
 flags, parameter and buffer shapes and dtypes, plain attributes (sizes, flags) - and of the
 example input's shapes. Any difference re-runs the analysis.
 """
@@ -22,6 +23,7 @@ __all__ = ["cached_analysis", "clear_analysis_caches"]
 T = TypeVar("T")
 _CACHES: list[dict[str, Any]] = []
 _PLAIN = (int, float, bool, str, type(None))
+ENTRIES = 8
 
 
 def _plain(v: Any) -> bool:
@@ -49,20 +51,26 @@ def signature(model: nn.Module, example_input: Any) -> tuple:
 
 
 def cached_analysis(fn: Callable[[nn.Module, Any], T]) -> Callable[[nn.Module, Any], T]:
-    """Wrap ``fn(model, example_input)`` with a one-entry cache (see the module docstring)."""
-    last: dict[str, Any] = {}
-    _CACHES.append(last)
-
-    def forget(_ref: weakref.ref) -> None:
-        last.clear()
+    """Wrap ``fn(model, example_input)`` with a small cache (see the module docstring)."""
+    entries: dict[int, tuple[weakref.ref, tuple, T]] = {}  # id(model) -> entry, oldest first
+    _CACHES.append(entries)
 
     def wrapper(model: nn.Module, example_input: Any) -> T:
         key = signature(model, example_input)
-        ref = last.get("model")
-        if ref is not None and ref() is model and last["key"] == key:
-            return last["value"]
+        hit = entries.pop(id(model), None)
+        if hit is not None and hit[0]() is model and hit[1] == key:
+            entries[id(model)] = hit  # most recently used last
+            return hit[2]
         value = fn(model, example_input)
-        last.update(model=weakref.ref(model, forget), key=key, value=value)
+        ident = id(model)
+
+        def forget(ref: weakref.ref) -> None:
+            if ident in entries and entries[ident][0] is ref:
+                del entries[ident]
+
+        entries[ident] = (weakref.ref(model, forget), key, value)
+        while len(entries) > ENTRIES:
+            del entries[next(iter(entries))]
         return value
 
     wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
@@ -72,5 +80,5 @@ def cached_analysis(fn: Callable[[nn.Module, Any], T]) -> Callable[[nn.Module, A
 
 def clear_analysis_caches() -> None:
     """Forget every cached analysis (benchmarks measuring a cold start call this)."""
-    for last in _CACHES:
-        last.clear()
+    for entries in _CACHES:
+        entries.clear()
