@@ -213,7 +213,7 @@ def plot(runs: list[dict], chosen: dict[str, int], seconds: float, path: Path) -
     ax.axvline(seconds, color="grey", linestyle=":", linewidth=1)
     ax.text(seconds, ax.get_ylim()[0], " time limit", color="grey", va="bottom")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -91,7 +91,9 @@ class WandbTracker(SearchCallback):
         self._seconds: dict[int, float] = {}  # a candidate's cumulative train seconds so far
 
     # -- wandb plumbing ---------------------------------------------------------------------
-    def _settings(self, mode: str) -> wandb.Settings:
+    def _settings(self, mode: str, requirements: bool) -> wandb.Settings:
+        # the installed-package list costs ~0.1-0.2 s per init and is the same for every run of
+        # a search: only the search run records it
         return wandb.Settings(
             mode=mode,
             init_timeout=self.init_timeout,
@@ -101,6 +103,7 @@ class WandbTracker(SearchCallback):
             save_code=False,
             x_disable_stats=True,
             x_disable_meta=True,
+            x_save_requirements=requirements,
         )
 
     def _init(
@@ -122,7 +125,7 @@ class WandbTracker(SearchCallback):
         if run_id is not None:  # the same id in every process: wandb appends to that run
             kwargs |= {"id": run_id, "resume": "allow"}
         try:
-            return wandb.init(settings=self._settings(self.mode), **kwargs)
+            return wandb.init(settings=self._settings(self.mode, job_type == "search"), **kwargs)
         except Exception as exc:  # wandb raises CommError/UsageError/... with no network or key
             if self.mode != "online":
                 raise
@@ -138,7 +141,7 @@ class WandbTracker(SearchCallback):
             self.mode = "offline"
             if run_id is not None and self.search_run is None and not self._runs:
                 wandb.teardown()  # the failed init still holds the id ("run ID ... is in use")
-            return wandb.init(settings=self._settings("offline"), **kwargs)
+            return wandb.init(settings=self._settings("offline", job_type == "search"), **kwargs)
 
     def _ensure_search_run(self, study: str) -> Any:
         if self.search_run is None:

@@ -42,6 +42,15 @@ def test_one_run_per_candidate_plus_search_run(logged) -> None:
     assert runs[f"{STUDY}-search"].group == STUDY
 
 
+def test_only_the_search_run_records_the_installed_packages(logged) -> None:
+    """The package list is the same for every run of a search and costs ~0.1-0.2 s per init."""
+    _, runs = logged
+    assert (runs[f"{STUDY}-search"].path / "files" / "requirements.txt").is_file()
+    candidates = [r for name, r in runs.items() if name != f"{STUDY}-search"]
+    assert candidates
+    assert not any((r.path / "files" / "requirements.txt").exists() for r in candidates)
+
+
 def test_candidate_curves_equal_what_was_logged(logged) -> None:
     script, runs = logged
     for cand in script:
