@@ -12,12 +12,15 @@ from nas.train import evaluate
 __all__ = ["accuracy64", "reinitialize"]
 
 
-def accuracy64(model: nn.Module, loader: Iterable, device: str = "cpu") -> float:
-    """Accuracy as a float64 eval-mode copy of ``model`` computes it (``nas.train.exact``).
+def accuracy64(model: nn.Module, loader: Iterable, device: str | None = None) -> float:
+    """Accuracy as a float64 eval-mode copy of ``model`` computes it (``nas.train.exact``), on
+    ``device`` (default: where the model's parameters are).
 
     Used for the told value and for the warm-start check: a Net2Net child's accuracy *equals*
     its parent's, where float32 rounding could flip a near-tie and fake a violation.
     """
+    if device is None:
+        device = str(next(model.parameters(), torch.empty(0)).device)
     return evaluate(model, loader, device, exact=True)[1]
 
 
