@@ -33,6 +33,7 @@ ZOO: dict[str, tuple[int, dict]] = {
     "efficientnet_b0": (64, {}),
     "regnet_x_400mf": (64, {}),
     "shufflenet_v2_x0_5": (64, {}),
+    "shufflenet_v2_x1_0": (64, {}),
     "squeezenet1_0": (64, {}),
     "vgg11_bn": (64, {}),
     "mnasnet0_5": (64, {}),
@@ -49,6 +50,14 @@ def _short(reason: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\(widenable groups:.*", "", reason)).strip(" :,")
 
 
+def _unlisted_reason(model: torch.nn.Module, group: net2net.WidthGroup, x: torch.Tensor) -> str:
+    try:
+        net2net.widen(model, group, 2 * group.width, example_input=x, verify=False)
+    except net2net.NotWidenableError as exc:
+        return _short(str(exc).split(": ", 1)[-1])
+    return "widens x2, but not at the listing's trial widths"
+
+
 def report(name: str) -> str:
     size, kwargs = ZOO[name]
     torch.manual_seed(0)
@@ -63,9 +72,10 @@ def report(name: str) -> str:
     an = net2net.analyze_widths(model, x)
     found = len(an.groups) + len(an.refused)
     why = Counter(_short(g.reason) for g in an.refused if "output" not in g.reason)
-    unlisted = len(an.groups) - len(listed)
-    if unlisted:
-        why["widened graph does not run (a reshape to a fixed size)"] += unlisted
+    names = {g.name for g in listed}
+    for g in an.groups:  # found, but its widened graph failed the listing's trial: widen says why
+        if g.name not in names:
+            why[_unlisted_reason(model, g, x)] += 1
     reasons = "; ".join(f"{r} (x{n})" for r, n in why.most_common()) or "fully supported"
     return f"| {name} | {len(listed)} / {found} | {len(points)} | {seconds:.2f} | {reasons} |"
 

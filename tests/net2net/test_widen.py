@@ -250,14 +250,14 @@ def test_module_called_twice_listed_groups_widen_exactly() -> None:
 def test_channel_shuffle_never_yields_a_wrong_model() -> None:
     m, x = model_and_input(lambda: Shuffle(8, 2, False), 2, 1, 4, 4)
     groups = {g.name: g for g in net2net.width_groups(m, x)}
-    assert "stem.0" not in groups  # split by chunk()
-    with pytest.raises(net2net.NotWidenableError, match=r"'stem\.0'.*chunk.*splits"):
-        net2net.widen(m, "stem.0", 12, example_input=x)
+    assert "stem.0" not in groups  # split by chunk() and by grouped convs
+    with pytest.raises(net2net.NotWidenableError, match=r"'stem\.0'.*grouped conv"):
+        net2net.widen(m, "stem.0", 16, example_input=x)
     assert rel_error(m, net2net.widen(m, "branch.0", 6, example_input=x, seed=0), x) <= 1e-10
-    assert groups
     for g in groups.values():
+        new = 2 * g.width if g.tile else g.width + 2 * g.blocks
         try:
-            child = net2net.widen(m, g, g.width + 2 * g.blocks, example_input=x, seed=0)
+            child = net2net.widen(m, g, new, example_input=x, seed=0)
         except net2net.Net2NetError:
             pytest.fail(f"listed group {g.name} refused")
         assert rel_error(m, child, x) <= 1e-10, g.name

@@ -35,9 +35,9 @@ class Case:
     size: int = 64
     picks: int = 4  # groups widened, spread from first to last
     kwargs: dict[str, Any] = field(default_factory=dict)
-    stream: bool = (
-        False  # a residual stream through attention / layer scales: only the head refused
-    )
+    #: a residual stream through attention / layer scales, or ShuffleNet's split streams (a
+    #: joint group): only the head refused
+    stream: bool = False
 
 
 NO_AUX = {"aux_logits": False, "init_weights": False}
@@ -51,7 +51,7 @@ ZOO = {
     "mobilenet_v3_small": Case(27, 28, 24),
     "efficientnet_b0": Case(40, 41, 14),
     "regnet_x_400mf": Case(49, 50, 89),
-    "shufflenet_v2_x0_5": Case(21, 38, 37),
+    "shufflenet_v2_x1_0": Case(24, 25, 37, stream=True),
     "squeezenet1_0": Case(25, 26, 26),
     "vgg11_bn": Case(10, 11, 10, picks=3),
     "mnasnet0_5": Case(25, 26, 50),
@@ -168,8 +168,9 @@ def test_widen_is_exact(z: Zoo) -> None:
 
 
 def check_stream(z: Zoo) -> None:
-    """Transformers and ConvNeXt: nothing but the classifier refused, and the widest-coupled
-    stream (attention, layer scales, class token, position embedding) x2 exactly."""
+    """Transformers, ConvNeXt, ShuffleNet: nothing but the classifier refused, and the
+    widest-coupled stream (attention, layer scales, class token, position embedding; the
+    groups one split stream couples) x2 exactly."""
     assert [g.name for g in z.refused] == [g.name for g in z.refused if z.head in g.producers]
     stream = max(z.groups, key=lambda g: len(g.producers))
     assert stream.tile and len(stream.producers) > 4

@@ -46,6 +46,9 @@ class WidthGroup:
             layer scales, functional norms' weights), as (name, dim, offset): the units are
             elements ``offset .. offset + width`` along ``dim``.
         reason: why the group cannot be widened ('' when it can).
+        parts: a *joint* group: groups whose units a split (ShuffleNet's ``x.chunk(2)``) hands
+            to different pieces, so that none can grow alone; they grow together, every part
+            k times (width = all their units), each unit's copies kept in its own piece.
     """
 
     name: str
@@ -59,6 +62,7 @@ class WidthGroup:
     attributes: tuple[str, ...] = ()
     reason: str = ""
     tile_reason: str = field(default="", repr=False)
+    parts: tuple[WidthGroup, ...] = field(default=(), repr=False)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class WidthAnalysis:
     groups: list[WidthGroup]  # widenable, in call order
     refused: list[WidthGroup]  # not widenable, with their reason
     atom_group: torch.Tensor = field(repr=False, default=None)  # atom -> index in groups, or -1
+    labels: torch.Tensor = field(repr=False, default=None)  # atom -> its unit class
 
     def find(self, name: str) -> WidthGroup:
         for g in self.groups:
@@ -176,8 +181,7 @@ def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
     grouped_order = _grouped_order(prop, labels, group_of, spans, comps)
     params, param_reasons = _param_members(prop, labels, group_of, spans, comps)
     held = size_attributes(model)
-    groups, refused = [], []
-    position = torch.full((len(comps) + 1,), -1, dtype=torch.long)
+    by_gid: list[WidthGroup] = []
     for gid, names in enumerate(comps):
         first, width = spans[names[0]]
         classes = labels[first : first + width]
@@ -214,12 +218,87 @@ def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
             reason=reason,
             tile_reason="; ".join(w for w, _ in tiles.get(gid, [])),
         )
-        if not reason:
-            position[gid] = len(groups)
-        (refused if reason else groups).append(g)
+        by_gid.append(g)
+    groups, refused = [], []
+    position = torch.full((len(comps) + 1,), -1, dtype=torch.long)
+    for gids, g in _with_joint_groups(prop, labels, group_of, by_gid):
+        if not g.reason:
+            position[gids] = len(groups)
+        (refused if g.reason else groups).append(g)
     atom_group = position[group_of[labels].clamp(min=0)]
     atom_group[group_of[labels] < 0] = -1
-    return WidthAnalysis(gm, prop, groups, refused, atom_group)
+    return WidthAnalysis(gm, prop, groups, refused, atom_group, labels)
+
+
+def _with_joint_groups(
+    prop: Propagation, labels: torch.Tensor, group_of: torch.Tensor, by_gid: list[WidthGroup]
+) -> list[tuple[list[int], WidthGroup]]:
+    """The groups in call order, those a split couples replaced by one joint group (see
+    ``WidthGroup.parts``), each with the indices of the groups it stands for."""
+    parent = list(range(len(by_gid)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    split_by: dict[int, str] = {}
+    for node, pieces in prop.splits.items():
+        gids = torch.unique(group_of[labels[torch.cat(pieces)]])
+        gids = [g for g in gids.tolist() if g >= 0]
+        for g in gids:
+            split_by.setdefault(g, node)
+            parent[find(g)] = find(gids[0])
+    out: list[tuple[list[int], WidthGroup]] = []
+    done: set[int] = set()
+    for gid, g in enumerate(by_gid):
+        if gid not in split_by:
+            out.append(([gid], g))
+            continue
+        root = find(gid)
+        if root in done:
+            continue
+        done.add(root)
+        gids = [i for i in range(len(by_gid)) if find(i) == root]
+        parts = tuple(by_gid[i] for i in gids)
+
+        def joined(field_: str, parts: tuple = parts) -> tuple:
+            return tuple(dict.fromkeys(x for p in parts for x in getattr(p, field_)))
+
+        node = split_by[gid]
+        out.append(
+            (
+                gids,
+                WidthGroup(
+                    name=g.name,
+                    width=sum(p.width for p in parts),
+                    producers=joined("producers"),
+                    consumers=joined("consumers"),
+                    members=joined("members"),
+                    tile=True,
+                    params=joined("params"),
+                    attributes=joined("attributes"),
+                    reason=next((p.reason for p in parts if p.reason), "")
+                    or _joint_reason(parts, node),
+                    tile_reason=f"'{node}' splits its units into pieces (with those of "
+                    f"{len(parts) - 1} other group(s)) that must each keep their units' copies",
+                    parts=parts,
+                ),
+            )
+        )
+    return out
+
+
+def _joint_reason(parts: tuple[WidthGroup, ...], node: str) -> str:
+    """Joint layouts keep copies in their split's piece, not in a grouped conv's block."""
+    grouped = next((p for p in parts if p.blocks > 1), None)
+    if grouped is None:
+        return ""
+    return (
+        f"'{node}' splits the units of '{grouped.name}', which grouped convolutions also split "
+        f"into {grouped.blocks} blocks: a split stream through grouped convs is not supported"
+    )
 
 
 def _param_members(prop, labels, group_of, spans, comps) -> tuple[dict, dict]:

@@ -17,6 +17,7 @@ from torch import fx
 from ..errors import NotWidenableError
 from .record import Propagation
 from .tags import (
+    MASK,
     TV,
     apply_ids,
     atoms,
@@ -236,6 +237,11 @@ def _elementwise(rec: Propagation, tvs: list[TV], every: list[TV], out: Any, wha
     ids = tvs[0].ids.expand(shape)
     for t in tvs[1:]:
         other = t.ids.expand(shape)
+        if rec.classes is not None:
+            both = (ids != 0) & (other != 0)
+            a, b = rec.classes[(ids & MASK)[both]], rec.classes[(other & MASK)[both]]
+            if not torch.equal(a, b):
+                raise ValueError(f"{what} pairs copies of different units in the widened graph")
         rec.unions.add(ids, other)
         ids = torch.where(ids != 0, ids, other)
     return TV(out, compact(ids.contiguous()))
@@ -284,7 +290,12 @@ def _move(
     if name not in _CAT:
         before = atoms(torch.cat([t.ids.reshape(-1) for t in tvs]))
         outs = ids if isinstance(ids, tuple | list) else [ids]
-        if any(len(atoms(o)) < len(before) for o in outs):
+        split = (
+            isinstance(ids, tuple | list)
+            and len(tvs) == 1
+            and rec.split(node.name, list(outs), before)
+        )
+        if not split and any(len(atoms(o)) < len(before) for o in outs):
             # refused, but the ids still flow: later positions (a concat, a shuffle) must
             # stay identifiable, or the untagged ones could not be told apart
             rec.block(tvs, f"{what} slices or splits the units")

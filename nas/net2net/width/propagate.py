@@ -45,6 +45,9 @@ def propagate(
     rescale: dict[str, tuple[int, int, int]] | None = None,
     may_rescale: bool = False,
     blame: torch.Tensor | None = None,
+    splits: dict[str, list[torch.Tensor]] | None = None,
+    free_splits: bool = False,
+    classes: torch.Tensor | None = None,
 ) -> Propagation:
     """Run ``gm`` on tags. ``widths`` overrides producer widths; ``emit(name, width, first_atom)``
     overrides the ids a producer emits and ``param_ids`` those of tensor attributes, with their
@@ -52,9 +55,17 @@ def propagate(
     of the traced model in the second pass); ``rescale`` names the reshapes to a literal number
     of units (``Propagation.rescale_at`` of the first pass), whose number grows with the input
     when ``may_rescale``; ``blame`` (atom -> group index) makes untagged tensors remember which
-    widened groups' units reached them (``TV.taint``)."""
+    widened groups' units reached them (``TV.taint``); ``splits`` (the first pass's) makes a split
+    that moves a copy away from its source's piece fail, ``free_splits`` only records where each
+    copy lands (see ``Propagation.split``); ``classes`` (atom -> unit class of the first pass)
+    makes an elementwise op that pairs copies of different units fail."""
     rec = Propagation(
-        rescale=rescale or {}, may_rescale=may_rescale, sized=[] if blame is not None else None
+        rescale=rescale or {},
+        may_rescale=may_rescale,
+        sized=[] if blame is not None else None,
+        joint=splits,
+        free_splits=free_splits,
+        classes=classes,
     )
     call_module = ModuleCalls(rec, gm if root is None else root, widths or {}, emit)
     env: dict[fx.Node, Any] = {}

@@ -50,12 +50,53 @@ class Propagation:
     sized: list[torch.Tensor] | None = None
     order: list[str] = field(default_factory=list)  # modules in call order
     n_atoms: int = 0
+    #: node -> its pieces' ids: splits (x.chunk(2) of a ShuffleNet stream) whose pieces each
+    #: keep whole units; the groups whose units they split grow together (``joint``)
+    splits: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    #: a widened pass: the first pass's ``splits`` (atoms per piece); a piece holding a copy of a
+    #: unit from another piece fails the pass. None: the first pass
+    joint: dict[str, list[torch.Tensor]] | None = None
+    #: a widened pass that only records where each copy lands (``joint`` layouts are built from it)
+    free_splits: bool = False
+    #: a widened pass: the first pass's unit class per atom; tagged operands of an elementwise op
+    #: must hold copies of one class at every position (a shuffle whose permutation changes with
+    #: the width would pair other units)
+    classes: torch.Tensor | None = None
 
     def block(self, tvs: list[TV], reason: str) -> None:
         """Refuse every unit of ``tvs`` (the first reason given for a unit is kept)."""
         for tv in tvs:
             for a in atoms(tv.ids).tolist():
                 self.blocked.setdefault(a, reason)
+
+    def split(self, node: str, pieces: list[torch.Tensor], before: torch.Tensor) -> bool:
+        """A multi-output op: True if it is a split widening can follow, each piece keeping
+        whole units (recorded in ``splits``); False otherwise (the caller refuses units that a
+        piece loses)."""
+        if len(pieces) < 2:
+            return False
+        if self.free_splits:
+            self.splits[node] = pieces
+            return True
+        got = [atoms(p) for p in pieces]
+        if self.joint is None:  # first pass: every unit in exactly one piece
+            joined = torch.cat(got)
+            if len(joined) != len(before) or not torch.equal(joined.sort().values, before):
+                return False
+            self.splits[node] = got
+            return True
+        old = self.joint.get(node)
+        if old is None or len(old) != len(got):
+            return False
+        for i, (new, had) in enumerate(zip(got, old, strict=True)):
+            if not bool(torch.isin(new, had).all()):
+                raise ValueError(
+                    f"'{node}' puts a copy of a unit into piece {i}, away from its source: "
+                    "the groups it splits must grow together, with a layout that keeps each "
+                    "unit's copies in its piece"
+                )
+        self.splits[node] = pieces
+        return True
 
     def first_atom(self, producer: str, width: int) -> int:
         """The first of the ``width`` atoms of ``producer`` (allocated on its first call)."""

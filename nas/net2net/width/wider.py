@@ -80,7 +80,15 @@ def _blame(
 ) -> list | None:
     """None if these groups, ``factor`` x wider together, run and map on tags (no weights);
     else those of them whose units met the op that failed ([] if none is known)."""
-    layouts = {g: layout(g.width, factor * g.width, g.blocks, True, None) for g in groups}
+    layouts: dict[WidthGroup, torch.Tensor] = {}
+    for g in groups:
+        if not g.parts:
+            layouts[g] = layout(g.width, factor * g.width, g.blocks, True, None)
+            continue
+        try:
+            layouts |= joint_layouts(an, model, example_input, g, factor)
+        except NotWidenableError:
+            return [g]
     try:
         new = _widened_pass(an, model, example_input, layouts, "", blame=True)
         _reader_matches(an.prop, new, "")
@@ -159,33 +167,39 @@ def _widen(
     g = an.find(group)
     _check_width(g, width)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    L = layout(g.width, width, g.blocks, g.tile, gen)
+    if g.parts:
+        layouts = joint_layouts(an, model, example_input, g, width // g.width)
+    else:
+        layouts = {g: layout(g.width, width, g.blocks, g.tile, gen)}
     # Changed tensors are built in float64, checked, then cast back to their own dtype.
     dtypes = {k: v.dtype for k, v in (*model.named_parameters(), *model.named_buffers())}
     child = copy.deepcopy(model)
     mapping: Mapping = {}
-    copy_rows(child, g.producers, L, mapping)
-    grow_params(child, g.params, L, mapping)
-    for attr in g.attributes:
-        owner, _, name = attr.rpartition(".")
-        setattr(child.get_submodule(owner), name, width)
+    for part, L in layouts.items():
+        copy_rows(child, part.producers, L, mapping)
+        grow_params(child, part.params, L, mapping)
+        for attr in part.attributes:
+            owner, _, name = attr.rpartition(".")
+            setattr(child.get_submodule(owner), name, len(L))
 
     what = f"cannot widen '{g.name}' to {width}"
-    new = _widened_pass(an, child, example_input, {g: L}, what)
+    new = _widened_pass(an, child, example_input, layouts, what)
     for kind, module, match, n_old in _reader_matches(an.prop, new, what):
         scale = column_scale(match, n_old, split, gen) if kind == "consumer" else None
         set_columns(child.get_submodule(module), module, match, scale, mapping)
     if init == "random_init":
         reset(child, seed)
     elif init == "random_pad":
-        random_pad(child, g.producers, L, seed)
+        for part, L in layouts.items():
+            random_pad(child, part.producers, L, seed)
     elif verify:
         check_preserved(
             model, child, example_input, what=f"widen '{g.name}' {g.width}->{width}",
             refuse=NotWidenableError,
         )  # fmt: skip
     if noise and init == "net2net":
-        perturb_rows(child, g.producers, L, noise, gen)
+        for part, L in layouts.items():
+            perturb_rows(child, part.producers, L, noise, gen)
     for k, t in (*child.named_parameters(), *child.named_buffers()):
         if t.dtype != dtypes.get(k, t.dtype):
             t.data = t.data.to(dtypes[k])
@@ -199,8 +213,10 @@ def _widened_pass(
     layouts: dict,
     what: str,
     blame: bool = False,
+    free_splits: bool = False,
 ) -> Propagation:
-    """Run the graph on tags with every group in ``layouts`` ({group: L}) widened."""
+    """Run the graph on tags with every group in ``layouts`` ({group: L}) widened; a split
+    that moves a copy away from its source's piece fails it (``free_splits``: only recorded)."""
     spans = prop_spans(an.prop)
     emitted: dict[str, torch.Tensor] = {}
     for g, L in layouts.items():
@@ -217,12 +233,76 @@ def _widened_pass(
             an.gm, example_input, root=root, widths=widths, emit=emit,
             param_ids=_param_ids(an.prop, layouts), rescale=an.prop.rescale_at,
             may_rescale=any(g.attributes for g in layouts),
-            blame=an.atom_group if blame else None,
+            blame=an.atom_group if blame else None, splits=an.prop.splits,
+            free_splits=free_splits, classes=None if free_splits else an.labels,
         )  # fmt: skip
     except NotWidenableError as exc:
         raise NotWidenableError(f"{what}: {exc}") from exc
     except Exception as exc:
         raise NotWidenableError(f"{what}: the widened graph does not run ({exc})") from exc
+
+
+def joint_layouts(
+    an: WidthAnalysis, model: nn.Module, example_input: Any, g: WidthGroup, k: int
+) -> dict[WidthGroup, torch.Tensor]:
+    """Every part of a joint group ``k`` times wider: new unit -> old unit per part, such that
+    at every split each copy lands in the piece its source is in.
+
+    A unit's *signature* is the piece it lands in at each split, in graph order. A widened
+    pass with placeholder layouts tells each new position's signature (positions, not
+    weights, decide where a unit goes); each new position then copies an old unit of its
+    part with the same signature, the old units of a signature taking turns. Exact if every
+    signature has at least as many new positions as old units, refused otherwise.
+    """
+    what = f"cannot widen '{g.name}' {k}x"
+    spans = prop_spans(an.prop)
+    unit_of: dict[int, tuple[int, int]] = {}  # atom -> (part, unit)
+    for i, part in enumerate(g.parts):
+        for p in part.producers:
+            for u in range(part.width):
+                unit_of[spans[p][0] + u] = (i, u)
+    placeholder = {p: layout(p.width, k * p.width, 1, True, None) for p in g.parts}
+    new = _widened_pass(an, model, example_input, placeholder, what, free_splits=True)
+    old_sig: dict[tuple[int, int], list] = {}
+    new_sig: dict[tuple[int, int], list] = {}
+    for node, pieces in an.prop.splits.items():
+        for piece, ids in enumerate(pieces):
+            for a in ids.tolist():
+                if a in unit_of:
+                    old_sig.setdefault(unit_of[a], []).append((node, piece))
+        for piece, ids in enumerate(new.splits.get(node, [])):
+            for e in torch.unique(ids).tolist():
+                atom, slot = e & MASK, (e >> SHIFT) - 1
+                if slot >= 0 and atom in unit_of:
+                    new_sig.setdefault((unit_of[atom][0], slot), []).append((node, piece))
+    out = {}
+    for i, part in enumerate(g.parts):
+        olds: dict[tuple, list[int]] = {}
+        for u in range(part.width):
+            olds.setdefault(tuple(old_sig.get((i, u), ())), []).append(u)
+        news: dict[tuple, list[int]] = {}
+        for j in range(k * part.width):
+            news.setdefault(tuple(new_sig.get((i, j), ())), []).append(j)
+        L = torch.empty(k * part.width, dtype=torch.long)
+        for sig, slots in news.items():
+            units = olds.get(sig, [])
+            if len(slots) < len(units) or not units:
+                nodes = list(dict.fromkeys(f"'{node}'" for node, _ in sig)) or ["?"]
+                where = nodes[0] if len(nodes) == 1 else f"{nodes[0]} ... {nodes[-1]}"
+                raise NotWidenableError(
+                    f"{what}: no layout keeps every unit's copies in its own piece at each split "
+                    f"({where}); try another multiple"
+                )
+            if part.tile and len(slots) != k * len(units):
+                raise NotWidenableError(
+                    f"{what}: {part.tile_reason} needs every unit of '{part.name}' copied "
+                    "equally, and the pieces of the split do not allow it at this width"
+                )
+            L[slots] = torch.tensor(units).repeat(-(-len(slots) // len(units)))[: len(slots)]
+        if set(olds) - set(news):
+            raise NotWidenableError(f"{what}: some units of '{part.name}' would get no copy")
+        out[part] = L
+    return out
 
 
 def _param_ids(prop: Propagation, layouts: dict) -> dict[str, torch.Tensor]:
