@@ -155,16 +155,7 @@ def check_every_group(build, x: torch.Tensor, seed: int, bn: bool = True, step: 
     x64 = tree_map(lambda t: t.double() if t.is_floating_point() else t, x)
     for g in groups:
         width = new_width(g, rng, step)
-        # a joint group (split stream) may fit the model's own reshapes only at some multiples
-        # (a channel shuffle's groups): one of x2-x4 must widen, the others refuse by name
-        tries = dict.fromkeys([width, *(g.width * k for k in (2, 3, 4))]) if g.parts else [width]
-        for width in tries:
-            try:
-                child = net2net.widen(m64, g.name, width, example_input=x64, seed=seed)
-                break
-            except net2net.NotWidenableError:
-                if width == list(tries)[-1]:
-                    raise
+        child = net2net.widen(m64, g.name, width, example_input=x64, seed=seed)
         assert type(child) is type(m64)
         parts = g.parts or (g,)  # a joint group: every part grows by the same factor
         assert all(

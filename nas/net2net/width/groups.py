@@ -97,15 +97,20 @@ def trace(model: nn.Module) -> fx.GraphModule:
         ) from exc
 
 
+def _root(parent: Any, x: Any) -> Any:
+    """Union-find: the root of ``x`` in ``parent`` (a dict or list), halving paths on the way."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
 def _components(prop: Propagation, labels: torch.Tensor) -> list[list[str]]:
     """Producers grouped by shared unit classes (union-find over producers), in call order."""
     parent: dict[str, str] = {}
 
     def find(p: str) -> str:
-        while parent[p] != p:
-            parent[p] = parent[parent[p]]
-            p = parent[p]
-        return p
+        return _root(parent, p)
 
     owner: dict[int, str] = {}
     for name, (first, width) in prop_spans(prop).items():
@@ -238,10 +243,7 @@ def _with_joint_groups(
     parent = list(range(len(by_gid)))
 
     def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+        return _root(parent, i)
 
     split_by: dict[int, str] = {}
     for node, pieces in prop.splits.items():
