@@ -6,7 +6,6 @@ mode, on deep copies (so neither the caller's models nor their dtype/mode are to
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from torch import nn
 
 from .errors import Net2NetError, VerificationError
 from .graph.calls import call_model, in_mode
+from .graph.clone import clone_module
 
 __all__ = ["check_preserved", "output_scale", "preservation_error"]
 
@@ -64,7 +64,7 @@ def _copy_as(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
                 new = t.detach().to(dtype, copy=True)
                 is_param = isinstance(t, nn.Parameter)
                 memo[id(t)] = nn.Parameter(new, t.requires_grad) if is_param else new
-    return copy.deepcopy(model, memo)
+    return clone_module(model, memo)
 
 
 def max_abs_diff(

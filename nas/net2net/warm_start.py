@@ -9,10 +9,10 @@ initialization scale). Not function-preserving: the student starts below its tea
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
+
+from .graph.clone import clone_module
 
 __all__ = ["shrink_perturb"]
 
@@ -39,8 +39,8 @@ def shrink_perturb(
             f"shrink_perturb: shrink must lie in [0, 1] and perturb be >= 0, "
             f"got shrink={shrink!r}, perturb={perturb!r}"
         )
-    child = copy.deepcopy(model)
-    fresh = copy.deepcopy(model)
+    child = clone_module(model)
+    fresh = clone_module(model)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)

@@ -14,7 +14,7 @@ with a seed, the same values), so a candidate is stored as seed spec + transform
 
 from __future__ import annotations
 
-import copy
+import math
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import Net2NetError, NotDeepenableError
 from ..graph.calls import call_model, in_mode
+from ..graph.clone import clone_module
 from ..noise import add_noise
 from ..verify import check_preserved
 from .identity_blocks import conv_identity, linear_identity, make_activation, resolve_tensor
@@ -108,8 +109,8 @@ def _insert_activation_block(
         new = linear_identity(p.width, p.activation, dtype=dtype, device=device)
     lead = [make_activation(p.activation)] if p.prepend_activation else []
     child.set_submodule(p.name, nn.Sequential(child.get_submodule(p.name), *lead, *new))
-    w = new[0].weight
-    return [(w, float(w.detach().pow(2).mean().sqrt()))]
+    w = new[0].weight  # one 1 per output row: its RMS, without a pass over a C x C x k^d tensor
+    return [(w, math.sqrt(w.shape[0] / w.numel()))]
 
 
 def _insert_residual_block(
@@ -214,7 +215,7 @@ def _deepen(
     if p is None:
         raise NotDeepenableError(analysis.explain(name))
     memo: dict[int, Any] = {}
-    child = copy.deepcopy(model, memo)
+    child = clone_module(model, memo)
     if p.kind in ("conv", "linear"):
         new = _insert_activation_block(child, p, data, kernel_size)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch.nn.utils import skip_init
 
 __all__ = [
     "BN_EPS",
@@ -120,10 +121,11 @@ def conv_identity(
         raise ValueError(
             f"deepen: kernel_size must be odd for a same-padded Dirac conv, got {kernel_size}"
         )
-    conv = _CONV[spatial_dims](
-        channels, channels, kernel_size, padding=kernel_size // 2, bias=False
-    ).to(device=device, dtype=dtype)
-    bn = _BN[spatial_dims](channels).to(device=device, dtype=dtype)
+    conv = skip_init(  # no random init: every weight is set below
+        _CONV[spatial_dims], channels, channels, kernel_size, padding=kernel_size // 2,
+        bias=False, device=device, dtype=dtype,
+    )  # fmt: skip
+    bn = _BN[spatial_dims](channels, device=device, dtype=dtype)
     bn.eps = BN_EPS
     with torch.no_grad():
         conv.weight.zero_()
@@ -152,7 +154,7 @@ def linear_identity(
     device: torch.device | str = "cpu",
 ) -> list[nn.Module]:
     """[identity Linear (zero bias), activation]: exact after the same idempotent activation."""
-    lin = nn.Linear(features, features).to(device=device, dtype=dtype)
+    lin = skip_init(nn.Linear, features, features, device=device, dtype=dtype)
     with torch.no_grad():
         lin.weight.copy_(torch.eye(features, dtype=dtype, device=device))
         lin.bias.zero_()

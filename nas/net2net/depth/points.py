@@ -150,7 +150,9 @@ def _activation_points(gm: fx.GraphModule, rec: dict[str, Record], out: PointAna
         )
 
 
-def _residual_points(model: nn.Module, rec: dict[str, Record], out: PointAnalysis) -> None:
+def _residual_points(
+    model: nn.Module, gm: fx.GraphModule | None, rec: dict[str, Record], out: PointAnalysis
+) -> None:
     """residual/transformer points: after any child of an nn.Sequential that holds a template.
 
     The template is the nearest block (the child itself first) that maps the child's output
@@ -164,9 +166,9 @@ def _residual_points(model: nn.Module, rec: dict[str, Record], out: PointAnalysi
         prefix = f"{cname}." if cname else ""
         names = [prefix + k for k in container._modules]
         infos = []
-        for b in container._modules.values():
+        for name, b in zip(names, container._modules.values(), strict=True):
             if id(b) not in cache:
-                cache[id(b)] = analyze_block(b)
+                cache[id(b)] = analyze_block(b, gm, name)
             infos.append(cache[id(b)])
         for i, name in enumerate(names):
             r = rec.get(name)
@@ -223,13 +225,14 @@ def analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
 def _analyze(model: nn.Module, example_input: Any) -> PointAnalysis:
     out = PointAnalysis(module_types={n: type(m).__name__ for n, m in model.named_modules()})
     rec = record_shapes(model, example_input)
+    gm = None
     try:
         gm = symbolic_trace(model)
     except Exception as e:  # any tracing failure just means: no activation points
         out.refused[""] = f"torch.fx cannot trace the model ({type(e).__name__}: {e})"
     else:
         _activation_points(gm, rec, out)
-    _residual_points(model, rec, out)
+    _residual_points(model, gm, rec, out)
     for name in list(out.refused):
         if name in out.points:
             del out.refused[name]

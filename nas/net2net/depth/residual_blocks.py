@@ -12,7 +12,6 @@ with the block's output channels (fresh, seeded init; the zeroed branch end hide
 
 from __future__ import annotations
 
-import copy
 import operator
 from dataclasses import dataclass
 
@@ -20,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..graph import PLAIN_CONVS, symbolic_trace
+from ..graph import PLAIN_CONVS, block_graph, symbolic_trace
+from ..graph.cache import shared_cache, structure
+from ..graph.clone import clone_module
 from ..width.attention import AttentionHandler
 from ..width.handlers import handler_for
 from .identity_blocks import act_signature, node_activation
@@ -111,15 +112,37 @@ def _zero_target(node: fx.Node, gm: fx.GraphModule) -> tuple[str, ...] | None:
     return None
 
 
-def analyze_block(block: nn.Module) -> BlockInfo:
-    """Decide whether a copy of ``block`` can be made the identity by zeroing its branch ends."""
+_BLOCKS: dict[tuple, BlockInfo] = shared_cache()  # structure -> analysis
+_BLOCKS_MAX = 512
+
+
+def analyze_block(
+    block: nn.Module, whole: fx.GraphModule | None = None, path: str = ""
+) -> BlockInfo:
+    """Decide whether a copy of ``block`` can be made the identity by zeroing its branch ends.
+
+    Blocks of the same ``structure`` (classes, flags, which tensors exist; not the layers'
+    sizes) get the same answer. ``whole``, a trace of the model that holds ``block`` at
+    ``path``, spares tracing the block again: its graph is cut out of that one."""
+    key = structure(block)
+    info = _BLOCKS.get(key) if key is not None else None
+    if info is None:
+        info = _analyze_block(block, whole, path)
+        if key is not None:
+            if len(_BLOCKS) >= _BLOCKS_MAX:
+                _BLOCKS.clear()
+            _BLOCKS[key] = info
+    return info
+
+
+def _analyze_block(block: nn.Module, whole: fx.GraphModule | None, path: str) -> BlockInfo:
     if type(block).__module__.startswith("torch.nn.modules") and not block._modules:
         relu = isinstance(block, nn.ReLU | nn.Hardtanh)
         return BlockInfo(False, out_act=act_signature(block) if relu else "")
     if is_sequential_container(block):  # a stage of blocks is a container, not a template
-        return BlockInfo(False, "", out_act=_sequential_out_act(block))
+        return BlockInfo(False, "", out_act=_sequential_out_act(block, whole, path))
     try:
-        gm = symbolic_trace(block)
+        gm = (whole is not None and block_graph(whole, path, block)) or symbolic_trace(block)
     except Exception as e:
         return BlockInfo(
             False, f"torch.fx cannot trace '{type(block).__name__}' ({type(e).__name__})"
@@ -216,10 +239,12 @@ def _strided_pooling(gm: fx.GraphModule, skip: set[fx.Node]) -> str:
     return ""
 
 
-def _sequential_out_act(seq: nn.Sequential) -> str:
+def _sequential_out_act(seq: nn.Sequential, whole: fx.GraphModule | None, path: str) -> str:
     """out_act of a plain Sequential: that of its last child."""
-    last = list(seq.children())[-1:]
-    return analyze_block(last[0]).out_act if last else ""
+    if not seq._modules:
+        return ""
+    name, last = next(reversed(seq._modules.items()))
+    return analyze_block(last, whole, f"{path}.{name}" if path else name).out_act
 
 
 def _projects(n: object, x: fx.Node) -> str | None:
@@ -266,7 +291,7 @@ def template_copy(block: nn.Module, info: BlockInfo, channels: int, seed: int | 
     ``channels`` inputs and a fresh init seeded by ``seed`` (0 if None) so replays agree.
     The caller zeroes ``info.zeroed`` afterwards.
     """
-    new = copy.deepcopy(block)
+    new = clone_module(block)
     if not info.shortcut:
         return new
     new.set_submodule(info.shortcut, nn.Identity())

@@ -10,6 +10,7 @@ example input's shapes. Any difference re-runs the analysis.
 
 from __future__ import annotations
 
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["cached_analysis", "clear_analysis_caches"]
+__all__ = ["cached_analysis", "clear_analysis_caches", "shared_cache", "structure"]
 
 T = TypeVar("T")
 _CACHES: list[dict[str, Any]] = []
@@ -48,6 +49,72 @@ def signature(model: nn.Module, example_input: Any) -> tuple:
         if isinstance(x, torch.Tensor) or _plain(x)
     )
     return tuple(parts), inputs, str(spec)
+
+
+#: sizes of ``torch.nn`` layers: traced as one node each, so a block's graph does not show them
+_SIZES = frozenset(
+    [
+        "in_channels",
+        "out_channels",
+        "in_features",
+        "out_features",
+        "num_features",
+        "normalized_shape",
+        "num_channels",
+        "num_embeddings",
+        "embedding_dim",
+        "embed_dim",
+        "kdim",
+        "vdim",
+        "head_dim",
+    ]
+)
+_MODULE_INTERNALS = frozenset(vars(nn.Module())) - {"training"}
+_UNKNOWN = object()
+
+
+def structure(block: nn.Module) -> tuple | None:
+    """What the traced graph of ``block`` and an analysis of its module types depend on: for
+    every module its name, class, own ``forward``, which tensors exist, and every attribute
+    (nested lists and dicts of plain values too) except tensor shapes and the sizes of
+    ``torch.nn`` layers, so the blocks of a stage, or of stages of different widths, share one
+    analysis. None when an attribute is no plain value (it might steer ``forward``)."""
+    parts = []
+    for name, m in block.named_modules():
+        leaf = type(m).__module__.startswith("torch.nn.modules")
+        tensors = tuple((k, t is None) for k, t in (*m._parameters.items(), *m._buffers.items()))
+        attrs = []
+        for k, v in vars(m).items():
+            if k in _MODULE_INTERNALS or (leaf and k in _SIZES):
+                continue
+            frozen = _freeze(v)
+            if frozen is _UNKNOWN:
+                return None
+            attrs.append((k, frozen))
+        own_forward = id(vars(m)["forward"]) if "forward" in vars(m) else None
+        parts.append((name, type(m), own_forward, tensors, tuple(attrs)))
+    return tuple(parts)
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, (*_PLAIN, type, torch.dtype, torch.device)):
+        return v
+    if isinstance(v, list | tuple):
+        items = tuple(_freeze(x) for x in v)
+        return _UNKNOWN if _UNKNOWN in items else (type(v), items)
+    if isinstance(v, dict):
+        items = tuple((k, _freeze(x)) for k, x in v.items())
+        return _UNKNOWN if any(x is _UNKNOWN for _, x in items) else (type(v), items)
+    if isinstance(v, types.FunctionType | types.BuiltinFunctionType):
+        return v  # compared by identity, like the class of a module
+    return _UNKNOWN
+
+
+def shared_cache() -> dict:
+    """A dict that :func:`clear_analysis_caches` empties with the others."""
+    entries: dict = {}
+    _CACHES.append(entries)
+    return entries
 
 
 def cached_analysis(fn: Callable[[nn.Module, Any], T]) -> Callable[[nn.Module, Any], T]:

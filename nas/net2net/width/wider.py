@@ -10,13 +10,13 @@ arithmetic is in ``remap``.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import Net2NetError, NotWidenableError
+from ..graph.clone import clone_module
 from ..verify import check_preserved
 from .groups import WidthAnalysis, WidthGroup, analyze_widths, prop_spans
 from .propagate import Propagation, propagate
@@ -173,7 +173,7 @@ def _widen(
         layouts = {g: layout(g.width, width, g.blocks, g.tile, gen)}
     # Changed tensors are built in float64, checked, then cast back to their own dtype.
     dtypes = {k: v.dtype for k, v in (*model.named_parameters(), *model.named_buffers())}
-    child = copy.deepcopy(model)
+    child = clone_module(model)
     mapping: Mapping = {}
     for part, L in layouts.items():
         copy_rows(child, part.producers, L, mapping)
