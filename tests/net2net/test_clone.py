@@ -88,3 +88,15 @@ def test_clone_honours_a_prefilled_memo_and_graph_modules() -> None:
     assert isinstance(new[0], fx.GraphModule) and new[0] is not gm
     x = torch.randn(4, 3)
     assert torch.equal(new(x), wrapped(x))
+
+
+def test_clone_runs_a_classes_own_setstate_like_deepcopy() -> None:
+    torch.manual_seed(0)
+    lstm = nn.LSTM(4, 3, num_layers=2)  # its __setstate__ rebuilds the flat weight list
+    new = clone_module(lstm)
+    assert all(a is b for a, b in zip(new._flat_weights, new.parameters(), strict=True))
+    x = torch.randn(5, 2, 4)
+    assert torch.equal(new(x)[0], lstm(x)[0])
+    with torch.no_grad():
+        new.weight_ih_l0.add_(1.0)
+    assert not torch.equal(new(x)[0], lstm(x)[0])

@@ -3,8 +3,8 @@
 Every transform returns a new model that shares no tensor with its parent. ``copy.deepcopy``
 does that, but reduces each module through ``__reduce_ex__`` and copies every hook dict and
 attribute one by one: on resnet18 it costs ~4x the memory copy of the weights itself. Here a
-module whose class keeps ``nn.Module``'s copy protocol is rebuilt directly from its attribute
-dict: tensors and anything that is not a plain value still go through ``copy.deepcopy`` with
+module whose class keeps ``nn.Module``'s copy protocol is rebuilt from its attribute dict,
+handed to the class's ``__setstate__`` as deepcopy does: tensors and anything that is not a plain value still go through ``copy.deepcopy`` with
 the same ``memo``, so the result is the one ``deepcopy`` gives (shared tensors and modules stay
 shared, a pre-filled ``memo`` is honoured); classes with their own protocol (``GraphModule``,
 ``__slots__``) are handed to ``deepcopy`` whole.
@@ -24,7 +24,7 @@ __all__ = ["clone_module"]
 
 M = TypeVar("M", bound=nn.Module)
 
-_PROTOCOL = ("__deepcopy__", "__reduce_ex__", "__reduce__", "__getstate__", "__setstate__")
+_PROTOCOL = ("__deepcopy__", "__reduce_ex__", "__reduce__", "__getstate__")
 _PLAIN_VALUES = (
     type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.layout,
     torch.memory_format,
@@ -60,6 +60,8 @@ def _clone(m: nn.Module, memo: dict[int, Any], shared: set[int]) -> Any:
     memo[id(m)] = new
     state = {}
     for key, value in m.__dict__.items():
+        if key == "_compiled_call_impl":  # dropped by nn.Module.__getstate__ too
+            continue
         if key == "_modules":
             state[key] = type(value)(
                 (k, None if v is None else _clone(v, memo, shared)) for k, v in value.items()
@@ -68,7 +70,7 @@ def _clone(m: nn.Module, memo: dict[int, Any], shared: set[int]) -> Any:
             state[key] = type(value)((k, _tensor(v, memo, shared)) for k, v in value.items())
         else:
             state[key] = _value(value, memo)
-    new.__dict__.update(state)
+    new.__setstate__(state)  # as deepcopy does: a class's own (compat) __setstate__ runs
     return new
 
 
