@@ -124,7 +124,12 @@ def analyze_block(
     Blocks of the same ``structure`` (classes, flags, which tensors exist; not the layers'
     sizes) get the same answer. ``whole``, a trace of the model that holds ``block`` at
     ``path``, spares tracing the block again: its graph is cut out of that one."""
-    key = structure(block)
+    if type(block).__module__.startswith("torch.nn.modules") and not block._modules:
+        relu = isinstance(block, nn.ReLU | nn.Hardtanh)
+        return BlockInfo(False, out_act=act_signature(block) if relu else "")
+    if is_sequential_container(block):  # a stage of blocks is a container, not a template
+        return BlockInfo(False, "", out_act=_sequential_out_act(block, whole, path))
+    key = structure(block)  # the cases above are cheaper than this
     info = _BLOCKS.get(key) if key is not None else None
     if info is None:
         info = _analyze_block(block, whole, path)
@@ -136,11 +141,6 @@ def analyze_block(
 
 
 def _analyze_block(block: nn.Module, whole: fx.GraphModule | None, path: str) -> BlockInfo:
-    if type(block).__module__.startswith("torch.nn.modules") and not block._modules:
-        relu = isinstance(block, nn.ReLU | nn.Hardtanh)
-        return BlockInfo(False, out_act=act_signature(block) if relu else "")
-    if is_sequential_container(block):  # a stage of blocks is a container, not a template
-        return BlockInfo(False, "", out_act=_sequential_out_act(block, whole, path))
     try:
         gm = (whole is not None and block_graph(whole, path, block)) or symbolic_trace(block)
     except Exception as e:

@@ -4,10 +4,11 @@ Every transform returns a new model that shares no tensor with its parent. ``cop
 does that, but reduces each module through ``__reduce_ex__`` and copies every hook dict and
 attribute one by one: on resnet18 it costs ~4x the memory copy of the weights itself. Here a
 module whose class keeps ``nn.Module``'s copy protocol is rebuilt from its attribute dict,
-handed to the class's ``__setstate__`` as deepcopy does: tensors and anything that is not a plain value still go through ``copy.deepcopy`` with
-the same ``memo``, so the result is the one ``deepcopy`` gives (shared tensors and modules stay
-shared, a pre-filled ``memo`` is honoured); classes with their own protocol (``GraphModule``,
-``__slots__``) are handed to ``deepcopy`` whole.
+handed to the class's ``__setstate__`` as deepcopy does; tensors and anything that is not a
+plain value still go through ``copy.deepcopy`` with the same ``memo``, so the result is the one
+``deepcopy`` gives (shared tensors and modules stay shared, a pre-filled ``memo`` is
+honoured). Classes with their own protocol (``GraphModule``, ``__slots__``) go to ``deepcopy``
+whole.
 """
 
 from __future__ import annotations

@@ -39,10 +39,15 @@ class _Tracer(fx.Tracer):
 
 def symbolic_trace(module: nn.Module) -> fx.GraphModule:
     """``torch.fx.symbolic_trace`` without generating the GraphModule's code."""
+    tracer = _Tracer()
+    graph = tracer.trace(module)  # sets tracer.root
+    return _lazy_graph_module(tracer.root, graph, type(module).__name__)
+
+
+def _lazy_graph_module(root: nn.Module, graph: fx.Graph, name: str) -> fx.GraphModule:
+    """A GraphModule whose code is generated on its first call only (see the module docstring)."""
     with _use_lazy_graph_module(True):
-        tracer = _Tracer()
-        graph = tracer.trace(module)
-        return _make_graph_module(tracer.root, graph, type(module).__name__)
+        return _make_graph_module(root, graph, name)
 
 
 def block_graph(whole: fx.GraphModule, path: str, block: nn.Module) -> fx.GraphModule | None:
@@ -75,4 +80,4 @@ def block_graph(whole: fx.GraphModule, path: str, block: nn.Module) -> fx.GraphM
         env[n] = graph.create_node(n.op, target, args, kwargs, type_expr=n.type)  # names as
         env[n].meta = dict(n.meta)  # a trace of the block alone gives them
     graph.output(env[outputs[0]])
-    return _make_graph_module(block, graph, type(block).__name__)
+    return _lazy_graph_module(block, graph, type(block).__name__)
