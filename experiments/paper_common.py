@@ -164,7 +164,7 @@ def fit(
         raise ValueError(f"fit: schedule must be one of {SCHEDULES}, got {schedule!r}")
     acc0 = accuracy64(model, data.val)
 
-    def sched(opt: torch.optim.Optimizer) -> Any:
+    def sched(opt: torch.optim.Optimizer, length: int) -> Any:  # length == epochs: per epoch
         if schedule == "warmup":  # linear from lr/10 over WARMUP epochs, then cosine
             w = min(WARMUP, epochs - 1)
             return torch.optim.lr_scheduler.SequentialLR(opt, [

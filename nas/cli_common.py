@@ -157,6 +157,7 @@ def train_options(train_cfg: DictConfig, prefix: str = "train") -> Any:
         optimizer=get_method(target),
         optimizer_kwargs=opt,
         scheduler=_callable_from(scheduler_cfg) if scheduler_cfg is not None else None,
+        scheduler_interval=str(train_cfg.scheduler_interval),
         device=str(train_cfg.get("device", "auto")),
         amp=bool(train_cfg.get("amp", True)),
         channels_last=bool(train_cfg.get("channels_last", True)),

@@ -27,7 +27,10 @@ from nas.train.progress import progress_bar
 from nas.train.results import Budget, EpochRecord, TrainResult
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[[Optimizer], Any]
+#: ``(optimizer, length) -> LR scheduler``: ``length`` is the run's length in scheduler steps
+#: (epochs, or optimizer steps with ``scheduler_interval="step"``), so one factory fits any budget.
+SchedulerFactory = Callable[[Optimizer, int], Any]
+SCHEDULER_INTERVALS = ("epoch", "step")
 
 DEFAULT_OPTIMIZER: OptimizerFactory = functools.partial(torch.optim.AdamW, lr=1e-3)
 _CUDA_CHECK_EVERY = 50
@@ -144,12 +147,36 @@ def _seed(data: Any, seed: int | None) -> None:
         generator.manual_seed(seed)
 
 
+def schedule_length(budget: Budget, batches: int | None, per_step: bool) -> int:
+    """A run's length in scheduler steps: its epochs, or its optimizer steps (epochs x batches
+    per epoch, capped by ``budget.steps``).
+
+    Raises:
+        ValueError: the budget does not fix that length (a seconds-only budget; per-step with
+            neither a step budget nor a loader of known length).
+    """
+    if not per_step:
+        if budget.epochs is None:
+            raise ValueError("train: a per-epoch scheduler needs an epoch budget (budget.epochs)")
+        return budget.epochs
+    steps = [s for s in (budget.steps,) if s is not None]
+    if budget.epochs is not None and batches is not None:
+        steps.append(budget.epochs * batches)
+    if not steps:
+        raise ValueError(
+            "train: a per-step scheduler needs budget.steps, or budget.epochs with a train "
+            "loader of known length"
+        )
+    return max(min(steps), 1)
+
+
 def train(
     model: nn.Module,
     data: Any,
     *,
     optimizer: OptimizerFactory = DEFAULT_OPTIMIZER,
     scheduler: SchedulerFactory | None = None,
+    scheduler_interval: str = "epoch",
     budget: Budget,
     device: str | torch.device = "cpu",
     seed: int | None = 0,
@@ -167,7 +194,11 @@ def train(
         data: A ``nas.data.DataBundle`` (``train`` and ``val`` loaders are used).
         optimizer: ``params -> Optimizer`` (e.g. a ``functools.partial`` from a Hydra
             ``_partial_`` config).
-        scheduler: ``Optimizer -> LR scheduler``, stepped once per epoch, or None.
+        scheduler: ``(optimizer, length) -> LR scheduler`` or None; ``length`` is the run's
+            length in scheduler steps, from the budget (see :func:`schedule_length`).
+        scheduler_interval: ``"epoch"``: the scheduler steps after each epoch; ``"step"``: after
+            each optimizer step, so a run of one or two epochs still anneals (a warm-started
+            student's short fine-tune ends at a low rate instead of mid-schedule).
         budget: Epoch / step / seconds limits; the first reached ends the run.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         seed: Seeds torch and the train loader's order; None leaves both as they are.
@@ -191,6 +222,11 @@ def train(
         raise ValueError(f"train: budget must be a nas.train.Budget, got {budget!r}")
     if scheduler is not None and not callable(scheduler):
         raise ValueError(f"train: scheduler must be callable or None, got {scheduler!r}")
+    if scheduler_interval not in SCHEDULER_INTERVALS:
+        raise ValueError(
+            f"train: scheduler_interval must be one of {SCHEDULER_INTERVALS}, "
+            f"got {scheduler_interval!r}"
+        )
     dev = resolve_device(device)
     use_cl = channels_last and dev.type == "cuda"
     start = time.perf_counter()
@@ -199,17 +235,20 @@ def train(
     if use_cl:
         model.to(memory_format=torch.channels_last)
     opt = _make_optimizer(model, optimizer, optimizer_state)
-    sched = scheduler(opt) if scheduler is not None else None
-    autocast = _autocast(dev, amp)
-    scaler = None
-    if dev.type == "cuda" and amp and not torch.cuda.is_bf16_supported():
-        scaler = torch.amp.GradScaler("cuda")
-    check_every = 1 if dev.type == "cpu" else _CUDA_CHECK_EVERY
     loader = data.train
     try:
         batches: int | None = len(loader)
     except TypeError:
         batches = None
+    per_step = scheduler_interval == "step"
+    sched = None
+    if scheduler is not None:
+        sched = scheduler(opt, schedule_length(budget, batches, per_step))
+    autocast = _autocast(dev, amp)
+    scaler = None
+    if dev.type == "cuda" and amp and not torch.cuda.is_bf16_supported():
+        scaler = torch.amp.GradScaler("cuda")
+    check_every = 1 if dev.type == "cpu" else _CUDA_CHECK_EVERY
 
     curve: list[EpochRecord] = []
     status, message = "completed", ""
@@ -241,6 +280,8 @@ def train(
                     scaler.scale(loss).backward()
                     scaler.step(opt)
                     scaler.update()
+                if per_step and sched is not None:
+                    sched.step()
                 loss_sum += loss.detach() * y.shape[0]
                 seen += y.shape[0]
                 step += 1
@@ -267,7 +308,7 @@ def train(
                 epoch, step, train_loss, val_loss, val_acc, lr, time.perf_counter() - start
             )
             curve.append(record)
-            if sched is not None:
+            if sched is not None and not per_step:
                 sched.step()
             if budget.epochs is not None and epoch >= budget.epochs:
                 done = True

@@ -17,14 +17,15 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from nas.train.loop import SCHEDULER_INTERVALS
 from nas.train.results import Budget
 
 __all__ = ["TrainOptions", "cosine_schedule"]
 
 
-def cosine_schedule(optimizer: Optimizer, epochs: int) -> Any:
-    """Cosine annealing over ``epochs`` epochs (stepped once per epoch)."""
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+def cosine_schedule(optimizer: Optimizer, length: int) -> Any:
+    """Cosine annealing from the optimizer's rate to 0 over ``length`` scheduler steps."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=length)
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,11 @@ class TrainOptions:
         optimizer: Optimizer class (or any ``(params, lr=..., **kw) -> Optimizer``).
         lr: Learning rate (> 0).
         optimizer_kwargs: Further optimizer arguments (weight decay, momentum, ...).
-        scheduler: ``(optimizer, epochs) -> scheduler`` stepped once per epoch, or None; it is
-            sized to each run's epoch budget, so a longer root or final run gets a full schedule.
+        scheduler: ``(optimizer, length) -> scheduler``, or None; ``length`` is each run's
+            length in scheduler steps, from its budget, so a longer root or final run gets a
+            full schedule.
+        scheduler_interval: ``"step"`` (after every optimizer step: a one-epoch fine-tune
+            anneals too) or ``"epoch"``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
         amp: Mixed precision on CUDA.
         channels_last: Channels-last memory format for 4D inputs on CUDA.
@@ -49,6 +53,7 @@ class TrainOptions:
     lr: float = 0.01
     optimizer_kwargs: Mapping[str, Any] = field(default_factory=lambda: {"weight_decay": 0.01})
     scheduler: Callable[[Optimizer, int], Any] | None = cosine_schedule
+    scheduler_interval: str = "step"
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -65,6 +70,11 @@ class TrainOptions:
             raise ValueError(
                 "train.scheduler: is sized by the epoch budget; set train.epochs or "
                 "train.scheduler=null"
+            )
+        if self.scheduler_interval not in SCHEDULER_INTERVALS:
+            raise ValueError(
+                f"train.scheduler_interval: {self.scheduler_interval!r} must be one of "
+                f"{', '.join(SCHEDULER_INTERVALS)}"
             )
         self.make_optimizer([nn.Parameter(torch.zeros(1))])  # bad arguments fail here, not later
 
@@ -90,17 +100,13 @@ class TrainOptions:
 
     def train_kwargs(self, lr: float | None = None, **extra: float) -> dict[str, Any]:
         """Keyword arguments for :func:`nas.train.train` at learning rate ``lr``."""
-        sched, epochs = self.scheduler, self.budget.epochs
         return {
             "optimizer": functools.partial(self.make_optimizer, lr=lr, **extra),
-            "scheduler": None if sched is None else functools.partial(_sized, sched, epochs),
+            "scheduler": self.scheduler,
+            "scheduler_interval": self.scheduler_interval,
             "budget": self.budget,
             "device": self.device,
             "amp": self.amp,
             "channels_last": self.channels_last,
             "progress": self.progress,
         }
-
-
-def _sized(scheduler: Callable[[Optimizer, int], Any], epochs: int, optimizer: Optimizer) -> Any:
-    return scheduler(optimizer, epochs)

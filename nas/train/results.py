@@ -58,7 +58,7 @@ class EpochRecord:
         train_loss: Mean training loss over this epoch's examples.
         val_loss: Mean loss on ``data.val``.
         val_acc: Accuracy on ``data.val`` in [0, 1].
-        lr: Learning rate of the first parameter group during this epoch.
+        lr: Learning rate of the first parameter group at the start of this epoch.
         seconds: Wall-clock seconds since the run started.
     """
 

@@ -55,6 +55,7 @@ def test_trains_digits_cnn2d_and_saves_a_rebuildable_model(tmp_path: Path) -> No
         (["model.widths=[8,0]"], ["widths"]),
         (["data=mnist", "data.root=/nonexistent/mnist"], ["mnist", "/nonexistent/mnist"]),
         (["data.batch_size=0"], ["batch_size"]),
+        (["train.scheduler_interval=batch"], ["train.scheduler_interval", "batch", "step"]),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -120,7 +121,10 @@ def test_on_epoch_stops_the_run(data: DataBundle) -> None:
 
 
 def test_scheduler_steps_once_per_epoch(data: DataBundle) -> None:
-    sched = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=4)
+    def sched(opt: torch.optim.Optimizer, length: int) -> Any:
+        assert length == 4  # sized in epochs
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=length)
+
     opt = functools.partial(torch.optim.AdamW, lr=0.01)
     result = _run(data, Budget(epochs=4), optimizer=opt, scheduler=sched)
     lrs = [r.lr for r in result.curve]
@@ -174,3 +178,40 @@ def test_cuda_amp_channels_last(amp: bool) -> None:
     model = create_model("cnn2d", input_shape=(1, 8, 8), num_classes=10)
     result = train(model, digits, budget=Budget(epochs=3), device="cuda", amp=amp, progress=False)
     assert result.status == "completed" and result.final_val_acc > 0.8
+
+
+def test_per_step_schedule_anneals_within_one_epoch(data: DataBundle) -> None:
+    lengths: list[int] = []
+
+    def cosine(opt: torch.optim.Optimizer, length: int) -> Any:
+        lengths.append(length)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=length)
+
+    model = _model()
+    opt = functools.partial(torch.optim.AdamW, lr=0.01)
+    result = train(
+        model, data, budget=Budget(epochs=1), optimizer=opt, scheduler=cosine,
+        scheduler_interval="step", device="cpu", progress=False,
+    )  # fmt: skip
+    assert lengths == [len(data.train)]  # one epoch = 8 optimizer steps
+    final_lr = result.optimizer_state["param_groups"][0]["lr"]
+    assert result.curve[0].lr == pytest.approx(0.01) and final_lr == pytest.approx(0.0, abs=1e-12)
+    capped = _run(data, Budget(epochs=3, steps=5), optimizer=opt, scheduler=cosine,
+                  scheduler_interval="step")  # fmt: skip
+    assert lengths[-1] == 5 and capped.steps == 5
+
+
+@pytest.mark.parametrize(
+    ("budget", "interval", "match"),
+    [
+        (Budget(seconds=1.0), "epoch", "per-epoch scheduler needs an epoch budget"),
+        (Budget(seconds=1.0), "step", "per-step scheduler needs budget.steps"),
+        (Budget(epochs=1), "batch", "scheduler_interval must be one of"),
+    ],
+)
+def test_unsized_schedule_is_refused(
+    data: DataBundle, budget: Budget, interval: str, match: str
+) -> None:
+    cosine = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR)
+    with pytest.raises(ValueError, match=match):
+        _run(data, budget, scheduler=cosine, scheduler_interval=interval)
