@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from nas.train.loop import SCHEDULER_INTERVALS
+from nas.train.loop import SCHEDULER_INTERVALS, SchedulerFactory
 from nas.train.results import Budget
 
 __all__ = ["TrainOptions", "cosine_schedule"]
@@ -52,7 +52,7 @@ class TrainOptions:
     optimizer: Callable[..., Optimizer] = torch.optim.AdamW
     lr: float = 0.01
     optimizer_kwargs: Mapping[str, Any] = field(default_factory=lambda: {"weight_decay": 0.01})
-    scheduler: Callable[[Optimizer, int], Any] | None = cosine_schedule
+    scheduler: SchedulerFactory | None = cosine_schedule
     scheduler_interval: str = "step"
     device: str = "auto"
     amp: bool = True
