@@ -159,7 +159,7 @@ def schedule_length(budget: Budget, batches: int | None, per_step: bool) -> int:
         if budget.epochs is None:
             raise ValueError("train: a per-epoch scheduler needs an epoch budget (budget.epochs)")
         return budget.epochs
-    steps = [s for s in (budget.steps,) if s is not None]
+    steps = [] if budget.steps is None else [budget.steps]
     if budget.epochs is not None and batches is not None:
         steps.append(budget.epochs * batches)
     if not steps:
