@@ -15,6 +15,8 @@ wall time for both modes. Runs go two at a time (one torch thread each), net2net
     .venv/bin/python experiments/search_vs_scratch.py --quick --out /tmp/svs   # seconds
     .venv/bin/python experiments/search_vs_scratch.py --model vit \
         --out experiments/results/search_vs_scratch_vit                  # a ViT seed
+    .venv/bin/python experiments/search_vs_scratch.py --set 'widen_factors=[1.5]' max_ops=1
+                                                    # more search settings, the same for both modes
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search_vs_scratch"
 MODES = ("net2net", "scratch")
+#: SearchConfig fields the comparison itself decides (per mode, or from its own options)
+FIXED_BY_SCRIPT = {
+    *("study", "seed", "warm_start", "time_limit", "trials", "seed_epochs", "pruner"),
+    "pruner_warmup",
+}
 # conf/data/mnist1d_large.yaml: the benchmark task where a candidate's training costs something.
 LARGE = {"n_samples": 20000, "corr_noise_scale": 0.4, "iid_noise_scale": 0.05}
 QUICK = {"n_samples": 1000}
@@ -66,6 +73,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         seed_epochs=job["seed_epochs"],
         pruner=job["pruner"],
         pruner_warmup=job["pruner_warmup"],
+        **job.get("search", {}),
     )
     prepared = prepare_search(
         config,
@@ -221,6 +229,24 @@ def plot(runs: list[dict], chosen: dict[str, int], seconds: float, path: Path) -
     plt.close(fig)
 
 
+def _search_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> a SearchConfig field and its JSON value (bare words stay strings)."""
+    from dataclasses import fields
+
+    from nas.search import SearchConfig
+
+    key, sep, raw = text.partition("=")
+    allowed = {f.name for f in fields(SearchConfig)} - FIXED_BY_SCRIPT
+    if not sep or key not in allowed:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(allowed))}"
+        )
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -241,6 +267,15 @@ def main() -> None:
         help="cosine stepped per optimizer step (the library's default) or per epoch (as the "
         "README's earlier tables were measured)",
     )
+    ap.add_argument(
+        "--set",
+        dest="search",
+        metavar="KEY=VALUE",
+        nargs="+",
+        type=_search_setting,
+        default=[],
+        help="more SearchConfig fields for both modes, VALUE as JSON: --set 'widen_factors=[1.5]'",
+    )
     args = ap.parse_args()
     data = QUICK if args.quick else LARGE
     args.out.mkdir(parents=True, exist_ok=True)
@@ -254,6 +289,7 @@ def main() -> None:
             "work": tmp,
             "model": args.model,
             "interval": args.scheduler_interval,
+            "search": dict(args.search),
         }
         select = args.seeds[0]
         grid_jobs = [
@@ -279,7 +315,8 @@ def main() -> None:
         ]
         runs += _run_all(rest, args.workers)
     result = report(runs, chosen, args.seconds, args.targets)
-    settings = {k: v for k, v in vars(args).items() if k != "out"} | {"data": data}
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    settings |= {"data": data, "search": dict(args.search)}
     (args.out / "results.json").write_text(
         json.dumps({"settings": settings, "chosen": chosen, "runs": runs, **result}, indent=1)
     )

@@ -13,19 +13,24 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_vs_scratch.py"
 
 
-@pytest.mark.parametrize("model", ["cnn1d", "vit"])
-def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
-    args = ["--quick", "--seconds", "10", "--grid", "1", "2", "--seeds", "0", "--workers", "1",
-            "--model", model]  # fmt: skip
-    res = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, "--seed-epochs", "1", "--out", str(tmp_path)],
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
         env=dict(os.environ, OMP_NUM_THREADS="1"),
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+@pytest.mark.parametrize("model", ["cnn1d", "vit"])
+def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
+    args = ["--quick", "--seconds", "10", "--grid", "1", "2", "--seeds", "0", "--workers", "1",
+            "--model", model, "--set", "max_ops=1", "widen_factors=[1.5]"]  # fmt: skip
+    res = _run(*args, "--seed-epochs", "1", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads((tmp_path / "results.json").read_text())
+    assert out["settings"]["search"] == {"max_ops": 1, "widen_factors": [1.5]}
     assert set(out["chosen"]) == {"net2net", "scratch"}
     assert {(r["mode"], r["epochs"]) for r in out["runs"]} == {
         (m, e) for m in ("net2net", "scratch") for e in (1, 2)
@@ -42,3 +47,14 @@ def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
     assert "| net2net |" in (tmp_path / "table.md").read_text()
     assert f"seed model {model}" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("setting", ["seed=3", "no_such_field=1", "max_ops"])
+def test_search_vs_scratch_refuses_bad_setting(tmp_path: Path, setting: str) -> None:
+    res = _run("--quick", "--set", setting, "--out", str(tmp_path))
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert (
+        "--set" in last and "expected KEY=VALUE with KEY one of" in last and "widen_factors" in last
+    )
+    assert not list(tmp_path.iterdir())  # nothing written
