@@ -34,7 +34,13 @@ RESULTS = Path(__file__).resolve().parent / "results" / "search_vs_scratch"
 MODES = ("net2net", "scratch")
 #: SearchConfig fields the comparison itself decides (per mode, or from its own options)
 FIXED_BY_SCRIPT = {
-    *("study", "seed", "warm_start", "time_limit", "trials", "seed_epochs", "pruner"),
+    "study",
+    "seed",
+    "warm_start",
+    "time_limit",
+    "trials",
+    "seed_epochs",
+    "pruner",
     "pruner_warmup",
 }
 # conf/data/mnist1d_large.yaml: the benchmark task where a candidate's training costs something.
@@ -277,6 +283,7 @@ def main() -> None:
         help="more SearchConfig fields for both modes, VALUE as JSON: --set 'widen_factors=[1.5]'",
     )
     args = ap.parse_args()
+    args.search = dict(args.search)
     data = QUICK if args.quick else LARGE
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nas-svs-") as tmp:
@@ -289,7 +296,7 @@ def main() -> None:
             "work": tmp,
             "model": args.model,
             "interval": args.scheduler_interval,
-            "search": dict(args.search),
+            "search": args.search,
         }
         select = args.seeds[0]
         grid_jobs = [
@@ -315,8 +322,7 @@ def main() -> None:
         ]
         runs += _run_all(rest, args.workers)
     result = report(runs, chosen, args.seconds, args.targets)
-    settings = {k: v for k, v in vars(args).items() if k != "out"}
-    settings |= {"data": data, "search": dict(args.search)}
+    settings = {k: v for k, v in vars(args).items() if k != "out"} | {"data": data}
     (args.out / "results.json").write_text(
         json.dumps({"settings": settings, "chosen": chosen, "runs": runs, **result}, indent=1)
     )
