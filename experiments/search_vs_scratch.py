@@ -253,6 +253,18 @@ def _search_setting(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _check_settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse settings SearchConfig rejects before anything is written (argparse's exit 2)."""
+    from nas.search import SearchConfig, SearchConfigError
+
+    try:
+        SearchConfig.from_dict(
+            {"pruner": args.pruner, "pruner_warmup": args.pruner_warmup, **args.search}
+        )
+    except SearchConfigError as err:
+        ap.error(str(err))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -284,6 +296,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     args.search = dict(args.search)
+    _check_settings(ap, args)
     data = QUICK if args.quick else LARGE
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nas-svs-") as tmp:

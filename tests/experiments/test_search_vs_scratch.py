@@ -58,3 +58,16 @@ def test_search_vs_scratch_refuses_bad_setting(tmp_path: Path, setting: str) -> 
         "--set" in last and "expected KEY=VALUE with KEY one of" in last and "widen_factors" in last
     )
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [(["--set", "max_ops=0"], "search.max_ops"), (["--pruner", "nope"], "search.pruner")],
+)
+def test_search_vs_scratch_refuses_bad_value(tmp_path: Path, args: list[str], field: str) -> None:
+    out = tmp_path / "out"
+    res = _run("--quick", *args, "--out", str(out))
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert field in last, last
+    assert not out.exists()  # refused before anything is written
