@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_vs_scratch.py"
 
@@ -40,6 +43,9 @@ def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
         assert 0 <= run["overhead"] <= 1
         # epoch 0: every warm child starts at exactly its parent's val accuracy
         assert run["exact_warm_starts"] == run["warm_starts"]
+        # the best candidate finished by the limit, and its test accuracy
+        assert run["best_trial_at_limit"] in {p["number"] for p in run["curve"]}
+        assert 0 <= run["test_at_limit"] <= 1
     assert sum(r["warm_starts"] for r in out["runs"] if r["mode"] == "net2net") >= 1
     assert out["targets"] and set(out["table"]) == {"net2net", "scratch"}
     for row in out["table"].values():
@@ -47,6 +53,59 @@ def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
     assert "| net2net |" in (tmp_path / "table.md").read_text()
     assert f"seed model {model}" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    # --report-only rebuilds the table from results.json alone
+    table = (tmp_path / "table.md").read_text()
+    (tmp_path / "table.md").unlink()
+    res = _run("--report-only", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "table.md").read_text() == table
+
+
+def _script() -> Any:
+    spec = importlib.util.spec_from_file_location("search_vs_scratch", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_limit_counts_only_candidates_finished_by_it() -> None:
+    svs = _script()
+    curve = [  # one point per finished candidate: (number, elapsed, best val so far)
+        {"number": n, "elapsed": t, "best_val_acc": v}
+        for n, t, v in [(0, 10, 0.5), (2, 40, 0.6), (1, 50, 0.6), (3, 120, 0.9)]
+    ]
+    assert svs._best_at_limit(curve, 100) == 2  # 1 finished later without improving
+    assert svs._best_at_limit(curve, 200) == 3
+    assert svs._best_at_limit(curve, 5) is None
+    assert svs.time_to(curve, 0.6, 100) == 40
+    assert svs.time_to(curve, 0.9, 100) is None  # reached only after the limit
+    assert svs.time_to(curve, 0.9, 120) == 120
+
+
+def test_test_acc_of_a_stored_candidate_matches_the_search(tmp_path: Path) -> None:
+    """``_test_acc`` rebuilds a finished candidate from its checkpoint: the root's test accuracy
+    computed that way equals the one the search's summary reports."""
+    svs = _script()
+    from nas.data import mnist1d
+    from nas.models import model_spec
+    from nas.search import SearchConfig, prepare_search
+    from nas.train import Budget, TrainOptions
+
+    torch.manual_seed(0)
+    prepared = prepare_search(
+        SearchConfig(study="t", trials=2, seed_epochs=1),
+        data=mnist1d(seed=0, n_samples=600),
+        seed_model=model_spec("cnn1d", widths=[4, 4]),
+        train=TrainOptions(budget=Budget(epochs=1), progress=False),
+        storage=f"sqlite:///{tmp_path}/s.db",
+        artifacts=tmp_path / "artifacts",
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
+    summary = prepared.run()
+    root = next(r["number"] for r in summary.lineage if r["parent"] is None)
+    assert summary.root_test_acc is not None
+    assert svs._test_acc(prepared, root) == summary.root_test_acc
 
 
 @pytest.mark.parametrize("setting", ["seed=3", "no_such_field=1", "max_ops"])
