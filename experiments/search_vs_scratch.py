@@ -259,11 +259,12 @@ def plot(runs: list[dict], chosen: dict[str, int], seconds: float, path: Path) -
     colors = {"net2net": "tab:blue", "scratch": "tab:orange"}
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for r in runs:
-        if r["epochs"] != chosen[r["mode"]] or not r["curve"]:
+        kept = [p for p in r["curve"] if p["elapsed"] <= seconds]  # as counted in the table
+        if r["epochs"] != chosen[r["mode"]] or not kept:
             continue
-        xs = [p["elapsed"] for p in r["curve"]]
-        ys = [p["best_val_acc"] for p in r["curve"]]
-        xs.append(max(xs[-1], seconds))  # the last level, held to the limit
+        xs = [p["elapsed"] for p in kept]
+        ys = [p["best_val_acc"] for p in kept]
+        xs.append(seconds)  # the last level, held to the limit
         ys.append(ys[-1])
         label = f"{r['mode']} ({r['epochs']} epochs/candidate)" if r["seed"] == 0 else None
         ax.step(xs, ys, where="post", color=colors[r["mode"]], alpha=0.8, label=label)
