@@ -130,11 +130,16 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _by_limit(curve: list[dict], seconds: float) -> list[dict]:
+    """The curve's points of candidates finished by ``seconds``: all that the comparison counts."""
+    return [p for p in curve if p["elapsed"] <= seconds]
+
+
 def _best_at_limit(curve: list[dict], seconds: float) -> int | None:
     """The number of the best candidate that finished by ``seconds`` (None: none did)."""
     best, number = float("-inf"), None
-    for p in curve:  # one point per finished candidate: it is the new best where the value rises
-        if p["elapsed"] <= seconds and p["best_val_acc"] > best:
+    for p in _by_limit(curve, seconds):  # a point per finished candidate, the best where it rises
+        if p["best_val_acc"] > best:
             best, number = p["best_val_acc"], p["number"]
     return number
 
@@ -150,7 +155,7 @@ def _test_acc(prepared: Any, number: int) -> float:
 
 
 def best_at(curve: list[dict], t: float) -> float | None:
-    vals = [p["best_val_acc"] for p in curve if p["elapsed"] <= t]
+    vals = [p["best_val_acc"] for p in _by_limit(curve, t)]
     return max(vals) if vals else None
 
 
@@ -158,7 +163,7 @@ def time_to(curve: list[dict], target: float, seconds: float) -> float | None:
     """Seconds until the best-so-far val accuracy reached ``target``, within the time limit."""
     from nas.train import time_to_target
 
-    kept = [p for p in curve if p["elapsed"] <= seconds]
+    kept = _by_limit(curve, seconds)
     return time_to_target([p["elapsed"] for p in kept], [p["best_val_acc"] for p in kept], target)
 
 
@@ -259,7 +264,7 @@ def plot(runs: list[dict], chosen: dict[str, int], seconds: float, path: Path) -
     colors = {"net2net": "tab:blue", "scratch": "tab:orange"}
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for r in runs:
-        kept = [p for p in r["curve"] if p["elapsed"] <= seconds]  # as counted in the table
+        kept = _by_limit(r["curve"], seconds)
         if r["epochs"] != chosen[r["mode"]] or not kept:
             continue
         xs = [p["elapsed"] for p in kept]
@@ -347,6 +352,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.report_only:
+        if not (args.out / "results.json").is_file():
+            ap.error(f"--report-only: no results.json in {args.out}")
         saved = json.loads((args.out / "results.json").read_text())
         write_results(args.out, saved["settings"], saved["chosen"], saved["runs"])
         return
