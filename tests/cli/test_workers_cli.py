@@ -56,8 +56,8 @@ def trials_of(url: str, study: str) -> list:
         return []
 
 
-def audit(url: str, study: str, artifacts: Path):
-    data = nas.data.load("mnist1d", n_samples=N_SAMPLES, seed=0)
+def audit(url: str, study: str, artifacts: Path, n_samples: int = N_SAMPLES):
+    data = nas.data.load("mnist1d", n_samples=n_samples, seed=0)
     s = optuna.load_study(study_name=study, storage=open_storage(url))
     return audit_study(s, artifact_store(artifacts), data)
 
@@ -79,20 +79,27 @@ def wait_all(procs: list[subprocess.Popen], tmp_path: Path, timeout: float = 600
 def test_joblib_launcher_runs_two_workers_on_one_study(tmp_path):
     """`nas-search -m hydra/launcher=workers_local worker='range(2)'`: two workers start at once
     on an empty SQLite file; one root, both grow children, the study stops at the budget (not at
-    twice it), everything checks out."""
+    twice it), everything checks out.
+
+    The joblib workers start up to seconds apart, and a tiny study can be over before the
+    second one asks: the root and the children here train long enough (~5 s, ~2 s each) that
+    both workers overlap."""
     url = f"sqlite:///{tmp_path}/nas.db"
-    args = [f"storage={url}", "search.study=w", "search.trials=6", "train.epochs=3"]
+    n_samples = 3000
+    args = [f"storage={url}", "search.study=w", "search.trials=6", "train.epochs=20",
+            f"data.n_samples={n_samples}", "search.seed_epochs=120"]  # fmt: skip
+    tiny = [o for o in TINY if not o.startswith(("data.n_samples=", "search.seed_epochs="))]
     env = dict(os.environ, WANDB_MODE="offline", PYTHONUNBUFFERED="1")
     res = subprocess.run(
         [sys.executable, "-m", "nas.cli_search", "-m", "hydra/launcher=workers_local",
-         "worker=range(2)", *TINY, *args, f"hydra.sweep.dir={tmp_path}/multi"],
+         "worker=range(2)", *tiny, *args, f"hydra.sweep.dir={tmp_path}/multi"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     trials = trials_of(url, "w")
     roots = [t for t in trials if t.user_attrs.get("job_type") == "root"]
     assert len(roots) == 1
-    a = audit(url, "w", tmp_path / "outputs" / "artifacts")
+    a = audit(url, "w", tmp_path / "outputs" / "artifacts", n_samples)
     assert a.ok, a
     assert a.finished == 6  # the budget of the study, not of each worker
     assert a.checked >= 1 and len(a.workers) == 2  # both workers finished candidates
