@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nas.net2net.graph import in_mode
+from nas.net2net.graph import call_model, in_mode
 
 __all__ = ["count_flops", "count_params"]
 
@@ -15,7 +15,7 @@ def count_flops(model: nn.Module, example_input: torch.Tensor) -> int:
     """FLOPs for one example (batch of 1) in eval mode; the model's mode is restored."""
     x = example_input[:1]
     with in_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
+        call_model(model, x)  # on the model's device
     return int(counter.get_total_flops())
 
 

@@ -54,6 +54,35 @@ def test_widen_and_deepen_on_cuda_are_exact_and_stay_on_cuda(index: int) -> None
     assert _relative_error(wide, deep, x) <= 1e-10
 
 
+def test_transform_options_on_cuda() -> None:
+    """The uneven split (exact), noise, the random baselines and shrink-and-perturb build their
+    tensors on the model's device."""
+    _, model, x = _models()[0]
+    model, x = model.to(CUDA, torch.float64).eval(), x.to(CUDA, torch.float64)
+    group = net2net.width_groups(model, x)[0]
+    uneven = net2net.widen(model, group, 3 * group.width, example_input=x, split="uneven", seed=1)
+    assert _on_cuda(uneven) and _relative_error(model, uneven, x) <= 1e-10
+    noisy = net2net.widen(model, group, 2 * group.width, example_input=x, noise=0.01, seed=1)
+    assert _on_cuda(noisy) and 0 < _relative_error(model, noisy, x) < 0.1
+    for init in ("random_pad", "random_init"):
+        assert _on_cuda(net2net.widen(model, group, 2 * group.width, example_input=x, init=init))
+    point = net2net.depth_points(model, x)[0]
+    deep = net2net.deepen(model, point, example_input=x, data=[x], noise=0.01, seed=1)
+    assert _on_cuda(deep) and 0 < _relative_error(model, deep, x) < 0.1
+    assert _on_cuda(net2net.shrink_perturb(model, seed=1))
+
+
+def test_a_cpu_example_input_meets_a_cuda_model() -> None:
+    """A model trained on the GPU, an example batch from a CPU loader: analysis, the float64
+    self-check (run on the model's device) and the summary all work."""
+    _, model, x = _models()[1]
+    model = model.to(CUDA)
+    group = net2net.width_groups(model, x)[-1]
+    wide = net2net.widen(model, group, 2 * group.width, example_input=x, seed=0)
+    deep = net2net.deepen(wide, net2net.depth_points(wide, x)[0], example_input=x, data=[x])
+    assert _on_cuda(deep) and net2net.summarize(deep, x)
+
+
 def test_grown_optimizer_state_loads_and_steps_on_cuda() -> None:
     _, model, x = _models()[0]
     model, x = model.to(CUDA), x.to(CUDA)

@@ -27,3 +27,13 @@ def test_search_on_cuda_warm_starts_exactly_and_resumes(tiny_search, tmp_path, a
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.FAIL))
     check_lineage(study)
     assert check_preserved(study) >= 2
+
+
+def test_scratch_search_on_cuda(tiny_search, tmp_path):
+    train = TrainOptions(budget=Budget(epochs=1), device="cuda", progress=False)
+    summary = tiny_search(train=train, trials=4, study="gpu0", warm_start=False).run()
+    assert summary.timings["trainings"] == 4
+    study = optuna.load_study(study_name="gpu0", storage=f"sqlite:///{tmp_path}/nas.db")
+    assert len(study.get_trials(states=FINISHED)) == 4
+    assert not study.get_trials(states=(TrialState.FAIL,))
+    check_lineage(study)

@@ -176,8 +176,8 @@ def test_cuda_amp_channels_last(amp: bool) -> None:
     digits = __import__("nas.data", fromlist=["digits"]).digits(batch_size=64)
     torch.manual_seed(0)
     model = create_model("cnn2d", input_shape=(1, 8, 8), num_classes=10)
-    result = train(model, digits, budget=Budget(epochs=3), device="cuda", amp=amp, progress=False)
-    assert result.status == "completed" and result.final_val_acc > 0.8
+    result = train(model, digits, budget=Budget(epochs=8), device="cuda", amp=amp, progress=False)
+    assert result.status == "completed" and result.final_val_acc > 0.9  # CPU: 0.958
 
 
 def test_per_step_schedule_anneals_within_one_epoch(data: DataBundle) -> None:

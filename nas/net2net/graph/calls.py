@@ -12,11 +12,28 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils._pytree import tree_map_only
 
-__all__ = ["call_model", "call_on_meta", "in_mode", "untouched"]
+__all__ = ["call_model", "call_on_meta", "in_mode", "on_device_of", "untouched"]
+
+
+def on_device_of(model: nn.Module, example_input: Any) -> Any:
+    """``example_input`` with its tensors on the device of ``model``'s first parameter or buffer
+    (a model trained on CUDA, an example batch from a CPU loader)."""
+    ref = next(model.parameters(), None)
+    if ref is None:
+        ref = next(model.buffers(), None)
+    if ref is None:
+        return example_input
+    device = ref.device
+    return tree_map_only(
+        torch.Tensor, lambda t: t if t.device == device else t.to(device), example_input
+    )
 
 
 def call_model(model: Callable[..., Any], example_input: Any) -> Any:
-    """Call ``model`` on a batch: tuple -> positional args, mapping -> keyword args, else one arg."""
+    """Call ``model`` on a batch: tuple -> positional args, mapping -> keyword args, else one arg.
+    A module gets the batch on its own device."""
+    if isinstance(model, nn.Module):
+        example_input = on_device_of(model, example_input)
     if isinstance(example_input, Mapping):
         return model(**example_input)
     if isinstance(example_input, tuple):
