@@ -25,16 +25,15 @@ def accuracy64(model: nn.Module, loader: Iterable, device: str | None = None) ->
 
 
 def reinitialize(model: nn.Module, seed: int) -> nn.Module:
-    """Random init of every module that knows how (scratch mode: same architecture, no warm start)."""
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    """Random init of every module that knows how (scratch mode: same architecture, no warm start).
+    The global generators (CPU and CUDA) are left as they were."""
+    cuda = range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
         for mod in model.modules():
             reset = getattr(mod, "reset_parameters", None)
             if callable(reset):
                 reset()
             if isinstance(mod, nn.modules.batchnorm._BatchNorm):
                 mod.reset_running_stats()
-    finally:
-        torch.random.set_rng_state(gen_state)
     return model

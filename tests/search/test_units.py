@@ -14,7 +14,7 @@ from optuna.trial import TrialState, create_trial
 from nas.search.candidate import CheckpointError, load_state_dict, save_checkpoint
 from nas.search.config import SearchConfig, SearchConfigError
 from nas.search.lineage import best_so_far, lineage_path, lineage_rows, lineage_tree
-from nas.search.metrics import accuracy64
+from nas.search.metrics import accuracy64, reinitialize
 from nas.search.parents import choose_parent, pareto_front
 from nas.search.storage import artifact_store, open_storage, recover_stale
 
@@ -198,3 +198,15 @@ def test_propose_leaves_the_parent_as_it_was(model_name):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert [m.training for m in teacher.modules()] == flags
     assert [set(vars(m)) for m in teacher.modules()] == [set(a) for a in attrs]
+
+
+def test_reinitialize_is_seeded_and_leaves_the_global_generator_alone() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    trained = [p.detach().clone() for p in model.parameters()]
+    state = torch.random.get_rng_state()
+    first = [p.detach().clone() for p in reinitialize(model, 5).parameters()]
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert not torch.equal(first[0], trained[0])  # the weights were drawn again
+    second = [p.detach().clone() for p in reinitialize(model, 5).parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
