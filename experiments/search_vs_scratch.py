@@ -195,18 +195,24 @@ def _run_all(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
         return list(pool.map(run_one, jobs))
 
 
-def report(runs: list[dict], chosen: dict[str, int], seconds: float, n_targets: int) -> dict:
-    """Targets, per-mode statistics and the markdown table."""
-    final = [r for r in runs if r["epochs"] == chosen[r["mode"]]]
-    roots = [r["root_val"] for r in final if r["root_val"] is not None]
-    top = max(best_at(r["curve"], seconds) or 0.0 for r in final)
+def val_targets(runs: list[dict], seconds: float, n_targets: int) -> list[float]:
+    """``n_targets`` val accuracies from just above the best seed model to the best any run
+    reached by the limit, floored to 4 digits (the top one is reached by at least one run)."""
+    roots = [r["root_val"] for r in runs if r["root_val"] is not None]
+    top = max(best_at(r["curve"], seconds) or 0.0 for r in runs)
     lo = max(roots) + 0.01 if roots else 0.5
-    targets = sorted(
+    return sorted(
         {
             math.floor(1e4 * (lo + (top - lo) * i / max(n_targets - 1, 1))) / 1e4
             for i in range(n_targets)
         }
     )
+
+
+def report(runs: list[dict], chosen: dict[str, int], seconds: float, n_targets: int) -> dict:
+    """Targets, per-mode statistics and the markdown table."""
+    final = [r for r in runs if r["epochs"] == chosen[r["mode"]]]
+    targets = val_targets(final, seconds, n_targets)
     table: dict[str, dict[str, Any]] = {}
     for mode in MODES:
         mine = [r for r in final if r["mode"] == mode]
