@@ -130,3 +130,35 @@ def test_search_vs_scratch_refuses_bad_value(tmp_path: Path, args: list[str], fi
     last = res.stderr.strip().splitlines()[-1]
     assert field in last, last
     assert not out.exists()  # refused before anything is written
+
+
+COMPARE = SCRIPT.with_name("compare_searches.py")
+RESULTS = SCRIPT.parent / "results"
+
+
+def test_compare_searches_pairs_two_folders_under_the_same_rules(tmp_path: Path) -> None:
+    """Pairing a committed run's two modes reproduces that run's own time ratios; folders that
+    do not match (seeds, time limit) or an unknown mode are one line, exit 2."""
+    spec = importlib.util.spec_from_file_location("compare_searches", COMPARE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    folder = RESULTS / "search_vs_scratch_vit_step5"
+    a, settings = mod.load(folder, "net2net")
+    b, _ = mod.load(folder, "scratch")
+    result = mod.compare(a, b, settings["seconds"], settings["targets"])
+    saved = json.loads((folder / "results.json").read_text())
+    got = {r["target"]: r["a_over_b"] for r in result["targets"] if r["a_over_b"] is not None}
+    want = {r["target"]: r["net2net_over_scratch"] for r in saved["ratios"]}
+    assert len(want) == 3 and got == pytest.approx(want)
+    mismatched = subprocess.run(
+        [sys.executable, str(COMPARE), f"{folder}:net2net",
+         f"{RESULTS / 'search_vs_scratch_vit_900'}:scratch"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert mismatched.returncode == 2 and "not comparable" in mismatched.stderr
+    assert len(mismatched.stderr.strip().splitlines()[-1]) < 200
+    unknown = subprocess.run(
+        [sys.executable, str(COMPARE), f"{folder}:warm", f"{folder}:scratch"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "MODE one of" in unknown.stderr
