@@ -3,7 +3,9 @@
 ``search_vs_scratch.py`` compares net2net with scratch under one setting. To pair each mode at
 its own best setting (another pruner, say) read two of its results folders: same seeds and time
 limit, the same rules (only candidates finished by the limit count; targets from just above the
-best seed model to the best any of the runs reached).
+best seed model to the best any of the runs reached). Times are only comparable between runs
+made at the same machine speed: the seed model is the same work in every run, so when its
+training time differs by more than 15 % the output says so.
 
     .venv/bin/python experiments/compare_searches.py \\
         experiments/results/search_vs_scratch_vit_sh:net2net \\
@@ -61,6 +63,29 @@ def compare(a: dict[int, dict], b: dict[int, dict], seconds: float, n_targets: i
     return {"seeds": seeds, "targets": rows, "best_val_at_limit": best, "test_at_limit": test}
 
 
+SPEED_TOLERANCE = 0.15  # root times further apart than this: the two runs' machines differed
+
+
+def root_seconds(runs: dict[int, dict]) -> float:
+    """Mean seconds to train the seed model (trial 0, the same work in every run of a seed)."""
+    return statistics.fmean(
+        next(p["elapsed"] for p in r["curve"] if p["number"] == 0) for r in runs.values()
+    )
+
+
+def speed_note(a: dict[int, dict], b: dict[int, dict]) -> str | None:
+    """A warning when the same seed models trained at different speeds in the two runs (another
+    day, a busier machine): time ratios across the runs are then off by about that factor."""
+    ra, rb = root_seconds(a), root_seconds(b)
+    if abs(ra / rb - 1) <= SPEED_TOLERANCE:
+        return None
+    return (
+        f"note: the seed model took {ra:.1f} s vs {rb:.1f} s to train ({ra / rb:.2f}x): the runs "
+        "went at different speeds, so their times (and what each reached by the limit) are not "
+        "comparable; rerun both on the same machine state"
+    )
+
+
 def markdown(result: dict, names: tuple[str, str]) -> str:
     def times(values: list[float | None]) -> str:
         got = [v for v in values if v is not None]
@@ -107,6 +132,9 @@ def main() -> None:
         "ratio where every run of both reached the target\n"
     )
     print(markdown(result, names))
+    note = speed_note(a, b)
+    if note:
+        print(f"\n{note}")
 
 
 if __name__ == "__main__":

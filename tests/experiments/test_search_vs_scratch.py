@@ -137,8 +137,9 @@ RESULTS = SCRIPT.parent / "results"
 
 
 def test_compare_searches_pairs_two_folders_under_the_same_rules(tmp_path: Path) -> None:
-    """Pairing a committed run's two modes reproduces that run's own time ratios; folders that
-    do not match (seeds, time limit) or an unknown mode are one line, exit 2."""
+    """Pairing a committed run's two modes reproduces that run's own time ratios; runs that went
+    at different speeds get a note; folders that do not match (seeds, time limit) or an unknown
+    mode are one line, exit 2."""
     spec = importlib.util.spec_from_file_location("compare_searches", COMPARE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -150,6 +151,9 @@ def test_compare_searches_pairs_two_folders_under_the_same_rules(tmp_path: Path)
     got = {r["target"]: r["a_over_b"] for r in result["targets"] if r["a_over_b"] is not None}
     want = {r["target"]: r["net2net_over_scratch"] for r in saved["ratios"]}
     assert len(want) == 3 and got == pytest.approx(want)
+    assert mod.speed_note(a, b) is None  # side by side in one run: the same speed
+    slower, _ = mod.load(RESULTS / "search_vs_scratch_vit_sh", "net2net")  # another day
+    assert "different speeds" in mod.speed_note(a, slower)
     mismatched = subprocess.run(
         [sys.executable, str(COMPARE), f"{folder}:net2net",
          f"{RESULTS / 'search_vs_scratch_vit_900'}:scratch"],
