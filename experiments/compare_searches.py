@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_vs_scratch import MODES, best_at, time_to, val_targets
+from search_vs_scratch import MODES, _fmt, _stats, best_at, time_ratio, time_to, val_targets
 
 
 def _side(text: str) -> tuple[Path, str]:
@@ -42,10 +42,6 @@ def load(folder: Path, mode: str) -> tuple[dict[int, dict], dict]:
     return runs, saved["settings"]
 
 
-def _mean_sd(values: list[float]) -> str:
-    return f"{statistics.fmean(values):.4f} ± {statistics.pstdev(values):.4f}"
-
-
 def compare(a: dict[int, dict], b: dict[int, dict], seconds: float, n_targets: int) -> dict:
     """Per target: each side's times by seed and the ratio of the means (a / b) where every run
     of both sides reached it; best val and its test accuracy at the limit."""
@@ -55,9 +51,7 @@ def compare(a: dict[int, dict], b: dict[int, dict], seconds: float, n_targets: i
     for t in targets:
         ta = [time_to(a[s]["curve"], t, seconds) for s in seeds]
         tb = [time_to(b[s]["curve"], t, seconds) for s in seeds]
-        every = None not in ta and None not in tb
-        ratio = statistics.fmean(ta) / statistics.fmean(tb) if every else None
-        rows.append({"target": t, "a": ta, "b": tb, "a_over_b": ratio})
+        rows.append({"target": t, "a": ta, "b": tb, "a_over_b": time_ratio(ta, tb)})
     best = {k: [best_at(d[s]["curve"], seconds) for s in seeds] for k, d in (("a", a), ("b", b))}
     test = {k: [d[s]["test_at_limit"] for s in seeds] for k, d in (("a", a), ("b", b))}
     return {"seeds": seeds, "targets": rows, "best_val_at_limit": best, "test_at_limit": test}
@@ -102,7 +96,8 @@ def markdown(result: dict, names: tuple[str, str]) -> str:
         ratio = "n/a" if r["a_over_b"] is None else f"{r['a_over_b']:.2f}x"
         lines.append(f"| {r['target']:.4f} | {times(r['a'])} | {times(r['b'])} | {ratio} |")
     for key, what in (("best_val_at_limit", "best val at limit"), ("test_at_limit", "its test")):
-        lines.append(f"| {what} | {_mean_sd(result[key]['a'])} | {_mean_sd(result[key]['b'])} | |")
+        a, b = (_fmt(_stats(result[key][k]), ".4f") for k in ("a", "b"))
+        lines.append(f"| {what} | {a} | {b} | |")
     return "\n".join(lines)
 
 

@@ -167,6 +167,14 @@ def time_to(curve: list[dict], target: float, seconds: float) -> float | None:
     return time_to_target([p["elapsed"] for p in kept], [p["best_val_acc"] for p in kept], target)
 
 
+def time_ratio(a: list[float | None], b: list[float | None]) -> float | None:
+    """Mean time of ``a`` over mean time of ``b`` to one target, only where every run of both
+    reached it (None otherwise)."""
+    if not a or not b or None in a or None in b:
+        return None
+    return statistics.fmean(a) / statistics.fmean(b)
+
+
 def _stats(values: list[float | None]) -> dict[str, Any]:
     got = [v for v in values if v is not None]
     return {
@@ -246,8 +254,9 @@ def report(runs: list[dict], chosen: dict[str, int], seconds: float, n_targets: 
     ratios = []
     for t in targets:
         a, b = table["net2net"]["time_to"][str(t)], table["scratch"]["time_to"][str(t)]
-        if a["mean"] and b["mean"] and a["reached"] == a["runs"] and b["reached"] == b["runs"]:
-            ratios.append({"target": t, "net2net_over_scratch": a["mean"] / b["mean"]})
+        ratio = time_ratio(a["values"], b["values"])
+        if ratio is not None:
+            ratios.append({"target": t, "net2net_over_scratch": ratio})
     lines.append(
         "\nTimes and accuracies count only candidates finished by the time limit (no candidate "
         "starts after it; the one running then finishes later and is not counted)."

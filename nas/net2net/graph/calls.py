@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
 import torch
@@ -18,15 +19,10 @@ __all__ = ["call_model", "call_on_meta", "in_mode", "on_device_of", "untouched"]
 def on_device_of(model: nn.Module, example_input: Any) -> Any:
     """``example_input`` with its tensors on the device of ``model``'s first parameter or buffer
     (a model trained on CUDA, an example batch from a CPU loader)."""
-    ref = next(model.parameters(), None)
-    if ref is None:
-        ref = next(model.buffers(), None)
+    ref = next(chain(model.parameters(), model.buffers()), None)
     if ref is None:
         return example_input
-    device = ref.device
-    return tree_map_only(
-        torch.Tensor, lambda t: t if t.device == device else t.to(device), example_input
-    )
+    return tree_map_only(torch.Tensor, lambda t: t.to(ref.device), example_input)
 
 
 def call_model(model: Callable[..., Any], example_input: Any) -> Any:
