@@ -7,6 +7,8 @@ For each model at 1x3x224x224 on CPU with one thread, in the same process:
   - ours: width_groups + one widen + depth_points + one deepen, with verify=False and verify=True,
     from a cold start (widen reuses the analysis width_groups made, deepen that of depth_points)
   - Torch-Pruning: DependencyGraph().build_dependency (the `bench` extra)
+  - copies: a fresh copy of each model ours returns (the widened and the deepened one), nothing
+    else: the floor for any implementation that returns new models without sharing tensors
 Each figure is the median of --repeats runs (verify=True: of max(1, repeats // 2) runs). Run: `make bench` or
     .venv/bin/python experiments/bench_net2net.py --models resnet18 resnet50
 """
@@ -25,6 +27,7 @@ import torchvision
 
 from nas import net2net
 from nas.net2net.graph.cache import clear_analysis_caches
+from nas.net2net.graph.clone import clone_module
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "densenet121", "mobilenet_v2", "vit_b_16")
 
@@ -76,9 +79,12 @@ def _parts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, Callable[[], ob
         ),
         "points": _cold(lambda: net2net.depth_points(wide, x)),
     }
+    returned = [wide]
     if points:
         point = points[len(points) // 2]
         parts["deepen"] = _cold(lambda: net2net.deepen(wide, point, example_input=x, verify=False))
+        returned.append(net2net.deepen(wide, point, example_input=x, verify=False))
+    parts["copies"] = lambda: [clone_module(m) for m in returned]
     return parts
 
 
@@ -92,19 +98,19 @@ def _torch_pruning(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], obje
     return lambda: tp.DependencyGraph().build_dependency(model, example_inputs=x)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=224)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     x = torch.randn(1, 3, args.size, args.size)
-    cols = ("groups", "widen", "points", "deepen", "ours", "ours+verify", "Torch-Pruning")
+    cols = ("groups", "widen", "points", "deepen", "ours", "ours+verify", "Torch-Pruning", "copies")
     header = f"{'model':<14}" + "".join(f"{c + ' ms':>{max(10, len(c) + 5)}}" for c in cols)
-    print(header + f"{'ours/TP':>9}")
-    print("-" * (len(header) + 9))
+    print(header + f"{'ours/TP':>9}{'copies/TP':>11}")
+    print("-" * (len(header) + 20))
     for name in args.models:
         model = torchvision.models.get_model(name, weights=None).eval()
         ms = {k: _median_ms(fn, args.repeats) for k, fn in _parts(model, x).items()}
@@ -113,7 +119,8 @@ def main() -> None:
         tp_run = _torch_pruning(model, x)
         ms["Torch-Pruning"] = _median_ms(tp_run, args.repeats) if tp_run else float("nan")
         row = "".join(f"{ms.get(c, float('nan')):>{max(10, len(c) + 5)}.0f}" for c in cols)
-        print(f"{name:<14}{row}{ms['ours'] / ms['Torch-Pruning']:>9.2f}", flush=True)
+        tp_ms = ms["Torch-Pruning"]
+        print(f"{name:<14}{row}{ms['ours'] / tp_ms:>9.2f}{ms['copies'] / tp_ms:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":
