@@ -1,6 +1,7 @@
 """The student's learning rate: the paper's ~1/10 of the teacher's, and a small sweep.
 
-A trained teacher is widened (every group x2, Net2WiderNet with ``--split``, ``--noise``) and the student
+A trained teacher is widened (every group x2, Net2WiderNet with ``--split``, ``--noise``, or with
+fresh silent new units: ``--init zero_out``) and the student
 trains at ``--ratios`` x the teacher's lr. Random init of the wide architecture gets the same
 kind of sweep (``--scratch-ratios``), so the baseline is shown at its best too; speed-ups are
 relative to random init at the teacher's lr (ratio 1).
@@ -32,7 +33,13 @@ def one_seed(args, data, seed) -> dict:
     for r in args.ratios:
         student, secs = pc.timed(
             lambda: widen_all(
-                teacher, data, preset["wide"], seed, noise=args.noise, split=args.split
+                teacher,
+                data,
+                preset["wide"],
+                seed,
+                noise=args.noise,
+                split=args.split,
+                init=args.init,
             )
         )
         if args.noise == 0:
@@ -56,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--scratch-ratios", nargs="+", type=float, default=[0.3, 1.0, 3.0])
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--split", choices=["even", "uneven"], default="uneven")
+    p.add_argument("--init", choices=["net2net", "zero_out"], default="net2net")
     args = pc.finish_args(p.parse_args(argv), p)
     if 1.0 not in args.scratch_ratios:
         p.error("--scratch-ratios must include 1 (the baseline of the speed-ups)")
@@ -67,8 +75,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         exact = [a for a in arms if a.startswith("Net2WiderNet")] if args.noise == 0 else []
         check = pc.epoch0_check(arms, teachers, exact)
         parts.append(rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
+    zero_out = "zero-out: new units fresh, outgoing weights zero"
+    how = zero_out if args.init == "zero_out" else f"{args.split} split"
     intro = (
-        f"Net2WiderNet (every group x2, {args.split} split, noise {args.noise}) students at lr {args.lr} x "
+        f"Net2WiderNet (every group x2, {how}, noise {args.noise}) students at lr {args.lr} x "
         f"{args.ratios}; random init of the wide net at lr {args.lr} x {args.scratch_ratios}."
     )
     print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))

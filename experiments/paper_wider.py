@@ -22,6 +22,7 @@ from nas import net2net
 
 NAME = "paper_wider"
 BASELINE = "random init"
+EXACT = ["Net2WiderNet", "Net2WiderNet uneven split", "Net2WiderNet zero-out"]
 
 
 def widen_all(teacher, data, widths, seed, **kw):
@@ -43,12 +44,13 @@ def one_seed(args, data, seed) -> dict:
         "Net2WiderNet": {},
         f"Net2WiderNet + noise {args.noise}": {"noise": args.noise},
         "Net2WiderNet uneven split": {"split": "uneven"},
+        "Net2WiderNet zero-out": {"init": "zero_out"},
         "random pad": {"init": "random_pad"},
     }
     arms = {}
     for name, kw in variants.items():
         student, secs = pc.timed(lambda kw=kw: widen_all(teacher, data, preset["wide"], seed, **kw))
-        if not kw.get("noise") and "init" not in kw:
+        if not kw.get("noise") and kw.get("init", "zero_out") == "zero_out":
             acc0 = pc.accuracy64(student, data.val)
             assert acc0 == t_acc64, f"{name}: epoch-0 val acc {acc0} != teacher's {t_acc64}"
         arms[name] = pc.fit(student, data, lr=slr, epochs=args.epochs, seed=seed,
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parts = []
     for data_name in args.data:
         arms, teachers, val_size = pc.collect(args, data_name, lambda d, s: one_seed(args, d, s))
-        check = pc.epoch0_check(arms, teachers, ["Net2WiderNet", "Net2WiderNet uneven split"])
+        check = pc.epoch0_check(arms, teachers, EXACT)
         parts.append(rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
     intro = (
         f"Teacher widths x2 on every group; students at lr {args.lr} x {args.student_lr_ratio},"

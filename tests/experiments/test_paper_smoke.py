@@ -16,7 +16,10 @@ import pytest
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 # experiment -> (data set, arms whose epoch-0 val acc must equal the teacher's)
 CASES = {
-    "paper_wider": ("mnist1d", ["Net2WiderNet", "Net2WiderNet uneven split"]),
+    "paper_wider": (
+        "mnist1d",
+        ["Net2WiderNet", "Net2WiderNet uneven split", "Net2WiderNet zero-out"],
+    ),
     "paper_deeper": ("digits", ["Net2DeeperNet"]),
     "paper_explore": ("mnist1d", []),
     "paper_lr": ("digits", ["Net2WiderNet, lr x 1", "Net2WiderNet, lr x 3"]),

@@ -173,6 +173,24 @@ def test_random_baselines_change_the_function_keep_the_shapes() -> None:
     assert not torch.equal(fresh[0].weight[:3], m[0].weight)
 
 
+def test_zero_out_new_units_are_fresh_silent_then_used() -> None:
+    m, x = model_and_input(lambda: cnn(1, [3, 4], 3), 8, 1, 6)  # conv-BN-ReLU x2, pool, linear
+    child, mapping = net2net.widen_with_mapping(m, "0", 7, example_input=x, seed=0, init="zero_out")
+    assert rel_error(m, child, x) <= 1e-10 and rel_error(m, child, x, train=True) <= 1e-10
+    L, w_in = source(mapping, "0.weight"), child[0].weight.detach().clone()
+    assert torch.equal(w_in[:3], m[0].weight) and L[:3].tolist() == [0, 1, 2]
+    for j in range(3, 7):  # fresh incoming weights, unlike any old unit's
+        assert all(not torch.allclose(w_in[j], m[0].weight[i]) for i in range(3))
+    w_out = child[3].weight.detach().clone()  # the next conv reads the new units with zero weights
+    assert torch.equal(w_out[:, :3], m[3].weight) and not w_out[:, 3:].any()
+    sgd_steps(child, x)
+    assert child[3].weight[:, 3:].abs().amax() > 1e-3  # training turns the new units on
+    assert (child[0].weight[3:] - w_in[3:]).abs().amax() > 1e-4  # and they learn
+    with pytest.raises(net2net.NotWidenableError, match="zero_out"):  # LayerNorm: no fresh units
+        tm, tx = model_and_input(lambda: transformer(4, 2, 2, 6, 2), 2, 3, 5)
+        net2net.widen(tm, net2net.width_groups(tm, tx)[0], 8, example_input=tx, init="zero_out")
+
+
 def test_seed_fixes_the_copies() -> None:
     m, x = model_and_input(lambda: mlp([3, 4]), 5, 6)
     a, b, c = (net2net.widen_with_mapping(m, "0", 12, example_input=x, seed=s) for s in (5, 5, 6))

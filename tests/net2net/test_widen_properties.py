@@ -169,12 +169,35 @@ def check_every_group(build, x: torch.Tensor, seed: int, bn: bool = True, step: 
         if bn:
             diff, scale = max_abs_diff(m64, child, x64, train=True)
             assert diff <= 1e-10 * scale, ("train", g, width, diff, scale)
+        check_zero_out(m64, g, width, x64, seed)
     m32, g = model.float(), groups[rng.randrange(len(groups))]
     child = net2net.widen(m32, g.name, new_width(g, rng, step), example_input=x, seed=seed)
     assert all(p.dtype == torch.float32 for p in child.parameters())
     diff, scale = max_abs_diff(m32, child, x, dtype=None)
     assert diff <= 1e-5 * scale, (g, diff, scale)
     return groups
+
+
+def check_zero_out(model: nn.Module, g: net2net.WidthGroup, width: int, x, seed: int) -> None:
+    """``init="zero_out"``: exact, with new units unlike any old one; refused for a group that
+    must tile (a norm across its units would see the fresh units)."""
+    if g.tile:
+        with pytest.raises(net2net.NotWidenableError, match="zero_out"):
+            net2net.widen(model, g.name, width, example_input=x, init="zero_out")
+        return
+    child, mapping = net2net.widen_with_mapping(
+        model, g.name, width, example_input=x, seed=seed, init="zero_out"
+    )
+    diff, scale = max_abs_diff(model, child, x)
+    assert diff <= 1e-10 * scale, ("zero_out", g, width, diff, scale)
+    for p in g.producers:  # a new unit's incoming weights are fresh, not a copy of its source
+        key = f"{p}.weight"
+        if key not in mapping:
+            continue
+        (dim, L), *_ = mapping[key]
+        w = child.get_submodule(p).weight.movedim(dim, 0).flatten(1)
+        for j in range(g.width, len(L)):
+            assert not torch.equal(w[j], w[L[j]]), (p, j)
 
 
 seeds = st.integers(0, 2**16)

@@ -32,11 +32,11 @@ from .remap import (
     reset,
     set_columns,
 )
-from .tags import MASK, SHIFT, TV, match_positions
+from .tags import MASK, SHIFT, TV, decode, match_positions
 
 __all__ = ["WidthGroup", "widen", "widen_with_mapping", "width_groups"]
 
-INITS = ("net2net", "random_pad", "random_init")
+INITS = ("net2net", "zero_out", "random_pad", "random_init")
 SPLITS = ("even", "uneven")
 
 
@@ -166,6 +166,11 @@ def _widen(
     an = analyze_widths(model, example_input)
     g = an.find(group)
     _check_width(g, width)
+    if init == "zero_out" and g.tile:
+        raise NotWidenableError(
+            f"cannot widen '{g.name}' with init='zero_out': its units must stay copies "
+            f"({g.tile_reason}); use init='net2net'"
+        )
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     if g.parts:
         layouts = joint_layouts(an, model, example_input, g, width // g.width)
@@ -184,15 +189,21 @@ def _widen(
 
     what = f"cannot widen '{g.name}' to {width}"
     new = _widened_pass(an, child, example_input, layouts, what)
-    for kind, module, match, n_old in _reader_matches(an.prop, new, what):
-        scale = column_scale(match, n_old, split, gen) if kind == "consumer" else None
+    fresh = _fresh_atoms(an, layouts) if init == "zero_out" else None
+    for kind, module, match, n_old, ids in _reader_matches(an.prop, new, what):
+        if kind != "consumer":
+            scale = None
+        elif fresh is not None:
+            scale = (~_reads_fresh(ids, fresh)).to(torch.float64)
+        else:
+            scale = column_scale(match, n_old, split, gen)
         set_columns(child.get_submodule(module), module, match, scale, mapping)
     if init == "random_init":
         reset(child, seed)
-    elif init == "random_pad":
+    elif init in ("random_pad", "zero_out"):
         for part, L in layouts.items():
             random_pad(child, part.producers, L, seed)
-    elif verify:
+    if verify and init in ("net2net", "zero_out"):
         check_preserved(
             model, child, example_input, what=f"widen '{g.name}' {g.width}->{width}",
             refuse=NotWidenableError,
@@ -352,8 +363,27 @@ def _reader_matches(old: Propagation, new: Propagation, what: str) -> list:
                 continue
             done[o.module] = match
             if not torch.equal(match, torch.arange(len(o.ids))):
-                out.append((kind, o.module, match, len(o.ids)))
+                out.append((kind, o.module, match, len(o.ids), n.ids))
     return out
+
+
+def _fresh_atoms(an: WidthAnalysis, layouts: dict) -> torch.Tensor:
+    """Per atom (an old unit of a producer): the layout slot that keeps it; every other slot
+    holding it is a new unit (-1: atom not widened)."""
+    spans = prop_spans(an.prop)
+    keeper = torch.full((max(a + w for a, w in spans.values()) + 1,), -1, dtype=torch.long)
+    for g, L in layouts.items():
+        first = torch.full((int(L.max()) + 1,), len(L), dtype=torch.long)
+        first.scatter_reduce_(0, L, torch.arange(len(L)), reduce="amin")
+        for p in g.producers:
+            keeper[spans[p][0] + torch.arange(len(first))] = first
+    return keeper
+
+
+def _reads_fresh(ids: torch.Tensor, keeper: torch.Tensor) -> torch.Tensor:
+    """Which input positions of a reader hold a new unit (a slot other than its atom's keeper)."""
+    atom, slot = decode(ids)
+    return (slot >= 0) & (slot != keeper[atom])
 
 
 def widen(
@@ -382,9 +412,14 @@ def widen(
             raise :class:`VerificationError` otherwise.
         split: ``even`` divides the outgoing weights of a unit by its number of copies;
             ``uneven`` splits them at random (summing to 1): exact, yet the copies differ.
-        init: ``net2net``; the paper's baselines ``random_pad`` (new units random) and
-            ``random_init`` (the widened architecture, every weight fresh). Baselines are not
-            function-preserving and skip the check.
+        init: ``net2net`` (new units copy old ones); ``zero_out``: new units get fresh random
+            incoming weights and zero outgoing weights, so they add nothing until trained
+            (exact, and unlike copies they differ from every old unit; ``split`` does not
+            apply; a group read by a norm across its units, e.g. LayerNorm, is refused: fresh
+            units change its statistics); the paper's baselines ``random_pad`` (new units
+            random, outgoing weights split as copies) and ``random_init`` (the widened
+            architecture, every weight fresh). Baselines are not function-preserving and skip
+            the check.
 
     Raises:
         NotWidenableError: the group does not exist, cannot be widened, or the width is invalid.
