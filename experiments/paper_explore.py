@@ -28,12 +28,13 @@ WARM = "Net2Net (warm steps)"
 SCRATCH = "scratch, full budget each"
 
 
-def grow(model, data, step: str, seed: int, noise: float, split: str = "uneven"):
+def grow(model, data, step: str, seed: int, noise: float, split: str = "uneven",
+         init: str = "net2net"):  # fmt: skip
     x = pc.example(data)
     if step == "widen":
         for g in net2net.width_groups(model, x):
             model = net2net.widen(model, g.name, 2 * g.width, example_input=x, seed=seed,
-                                  noise=noise, split=split)  # fmt: skip
+                                  noise=noise, split=split, init=init)  # fmt: skip
         return model
     last = net2net.depth_points(model, x)[-1]
     return net2net.deepen(model, last.name, example_input=x, data=[next(iter(data.train))],
@@ -87,7 +88,9 @@ def one_seed(args, data, seed) -> dict:
     for k, step in enumerate(args.steps):
         parent_acc = pc.accuracy64(model, data.val)
         model, secs = pc.timed(
-            lambda m=model, s=step, k=k: grow(m, data, s, seed + k, args.noise, args.split)
+            lambda m=model, s=step, k=k: grow(
+                m, data, s, seed + k, args.noise, args.split, args.init
+            )
         )
         if args.noise == 0:
             acc0 = pc.accuracy64(model, data.val)
@@ -114,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--student-lr-ratio", type=float, default=1.0)
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--split", choices=["even", "uneven"], default="uneven")
+    p.add_argument(
+        "--init",
+        choices=["net2net", "zero_out"],
+        default="net2net",
+        help="zero_out: new units fresh, outgoing weights zero (split does not apply)",
+    )
     args = pc.finish_args(p.parse_args(argv), p)
     if args.quick:
         args.step_epochs = min(args.step_epochs, 1)
@@ -142,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             ])  # fmt: skip
         parts.append(md + "final test acc of each architecture:\n\n"
                      + rep.md_table(["architecture", *arms], rows) + "\n")  # fmt: skip
+    zero_out = "zero-out: new units fresh, outgoing weights zero"
+    how = zero_out if args.init == "zero_out" else f"{args.split} split"
     intro = (
-        f"Steps {args.steps} (widen: every group x2, {args.split} split): each warm step trains {args.step_epochs} epochs at lr {args.lr} x "
+        f"Steps {args.steps} (widen: every group x2, {how}): each warm step trains {args.step_epochs} epochs at lr {args.lr} x "
         f"{args.student_lr_ratio}; scratch at lr {args.lr}. Curves: best val accuracy so far "
         "against cumulative epochs / seconds of all models trained (the seed included). "
         f"'{SCRATCH}' = {args.epochs} epochs per architecture. Speed-up = scratch time / "

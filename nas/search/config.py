@@ -19,6 +19,7 @@ PRUNERS = ("none", "gain", "median", "successive_halving", "hyperband")
 SAMPLERS = ("tpe", "random")
 FINAL_TRAIN = ("none", "finetune", "scratch")
 SPLITS = ("even", "uneven")
+WIDEN_INITS = ("net2net", "zero_out")
 
 
 class SearchConfigError(ValueError):
@@ -44,6 +45,7 @@ class SearchConfig:
     lr_ratio: tuple[float, float] = (0.5, 1.0)
     noise: list[float] = field(default_factory=lambda: [0.0])
     split: str = "uneven"
+    widen_init: str = "net2net"
     hparams: dict[str, list[float]] = field(default_factory=dict)  # optimizer kwarg: [low, high]
     warm_start: bool = True
     grow_optimizer: bool = True
@@ -91,6 +93,7 @@ class SearchConfig:
         _choice("sampler", self.sampler, SAMPLERS)
         _choice("final_train", self.final_train, FINAL_TRAIN)
         _choice("split", self.split, SPLITS)
+        _choice("widen_init", self.widen_init, WIDEN_INITS)
         if not self.mutations:
             raise SearchConfigError("search.mutations: empty; choose from widen, deepen")
         for op in self.mutations:

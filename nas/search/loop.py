@@ -287,7 +287,7 @@ class Searcher:
             trial, teacher, self.example, mutations=cfg.mutations,
             widen_factors=cfg.widen_factors, max_ops=cfg.max_ops, noise=noise,
             seed=cfg.seed * 100_003 + trial.number, data=[self.batch], split=cfg.split,
-            optimizer_state=teacher_state if grow else None,
+            widen_init=cfg.widen_init, optimizer_state=teacher_state if grow else None,
         )  # fmt: skip
         workers.refuse_twin(self.study, trial, parent.number, mutation)
         if not cfg.warm_start:

@@ -30,6 +30,7 @@ class Mutation:
         old_width: Width before (widen).
         factor: The suggested widening factor (widen).
         split: ``"even"`` or ``"uneven"`` (widen; records written before it existed are even).
+        init: ``"zero_out"``: new units fresh with zero outgoing weights (widen; None: copies).
         kind: The depth point's kind (deepen).
     """
 
@@ -41,6 +42,7 @@ class Mutation:
     old_width: int | None = None
     factor: float | None = None
     split: str | None = None
+    init: str | None = None
     kind: str | None = None
 
     def __post_init__(self) -> None:

@@ -82,6 +82,7 @@ def apply_op_with_mapping(
             seed=step.seed,
             verify=verify,
             split=step.split or "even",
+            init=step.init or "net2net",
         )
         return child, mapping, None
     child, renames = net2net.deepen_with_mapping(
@@ -123,6 +124,7 @@ def propose(
     noise: float,
     seed: int,
     split: str = "even",
+    widen_init: str = "net2net",
     data: torch.Tensor | None = None,
     optimizer_state: dict | None = None,
 ) -> tuple[nn.Module, list[dict], dict | None]:
@@ -144,9 +146,11 @@ def propose(
         if op == "widen":
             factor = float(trial.suggest_categorical(f"factor_{i}", list(widen_factors)))
             old = int(target.width)
+            fresh = widen_init == "zero_out" and not target.tile  # a tile's units stay copies
             step = Mutation(
-                op, target.name, noise=noise, seed=seed * 1000 + i, factor=factor,
-                width=grown_width(target, factor), old_width=old, split=split,
+                op, target.name, noise=0.0 if fresh else noise, seed=seed * 1000 + i,
+                factor=factor, width=grown_width(target, factor), old_width=old,
+                split=None if fresh else split, init="zero_out" if fresh else None,
             )  # fmt: skip
         else:
             kind = str(getattr(target, "kind", ""))

@@ -66,6 +66,21 @@ def test_experiment_writes_its_results(name: str, tmp_path: Path) -> None:
         assert set(summary["gap"]) == set(runs["arms"]) - {"random init"}
 
 
+@pytest.mark.parametrize("name", ["paper_lr", "paper_explore"])
+def test_zero_out_students_start_at_their_teacher(name: str, tmp_path: Path) -> None:
+    module = importlib.import_module(name)
+    argv = ["--quick", "--seeds", "0", "--data", "digits", "--init", "zero_out"]
+    module.main([*argv, "--out", str(tmp_path)])
+    assert "new units fresh, outgoing weights zero" in (tmp_path / "table.md").read_text()
+    runs = json.loads((tmp_path / "digits" / "runs.json").read_text())
+    if name == "paper_explore":  # each warm step's epoch 0 is asserted by the script itself
+        assert len(set(runs["arms"]["Net2Net (warm steps)"][0]["arch"])) == 5
+        return
+    teacher64 = runs["teacher"][0]["val_acc64"]
+    warm = [a for a in runs["arms"] if a.startswith("Net2WiderNet")]
+    assert warm and all(runs["arms"][a][0]["val_acc"][0] == teacher64 for a in warm)
+
+
 def test_bad_option_exits_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     module = importlib.import_module("paper_wider")
     with pytest.raises(SystemExit) as exc:

@@ -107,6 +107,21 @@ def test_rerun_continues_without_retraining(tiny_search, tmp_path):
     assert check_preserved(study) >= 1
 
 
+def test_zero_out_widening_is_exact_recorded_and_resumes(tiny_search, tmp_path):
+    """search.widen_init=zero_out: every widened child starts at its parent's accuracy, its
+    steps say how they widened, and a rerun rebuilds the stored candidates to continue."""
+    cfg = {"widen_init": "zero_out", "mutations": ["widen"], "study": "zo", "pruner": "none"}
+    tiny_search(trials=3, **cfg).run()
+    summary = tiny_search(trials=5, **cfg).run()
+    study = _study(tmp_path, "zo")
+    assert len(study.get_trials(states=FINISHED)) == 5 and summary.timings["trainings"] == 2
+    check_lineage(study)
+    assert check_preserved(study) == 4
+    steps = [op for t in study.trials for op in t.user_attrs.get("mutation") or []]
+    assert len(steps) >= 4 and all(op["init"] == "zero_out" for op in steps)
+    assert all("split" not in op for op in steps)
+
+
 def test_scratch_mode(tiny_search, tmp_path):
     summary = tiny_search(
         warm_start=False, trials=3, study="scratch", final_train="scratch", final_epochs=1
