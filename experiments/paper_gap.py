@@ -4,7 +4,8 @@ A trained teacher is widened (every group x2) and each student variant trains ex
 as random init of the wide architecture (``--epochs``): equal training of the wide network.
 The gap is random init's final test (and val) accuracy minus the variant's. Variants: the
 paper's recipe (lr x 0.1), the teacher's lr and 3x it, noise, the uneven split,
-shrink-and-perturb (``nas.net2net.shrink_perturb``), a constant schedule and a warm-up. Random
+shrink-and-perturb (``nas.net2net.shrink_perturb``), a constant schedule, a warm-up, and new
+units that are fresh and silent (``init="zero_out"``) instead of copies. Random
 init at 3x the lr is a second reference (the gap is measured against random init at 1x).
 
     python experiments/paper_gap.py                     # 5 seeds, mnist1d and digits
@@ -43,6 +44,8 @@ def variants(args) -> dict[str, dict]:
             "widen": {"split": "uneven"},
             "schedule": "warmup",
         },
+        "zero-out, lr x 1": {"ratio": 1.0, "widen": {"init": "zero_out"}},
+        "zero-out, lr x 3": {"ratio": 3.0, "widen": {"init": "zero_out"}},
     }
     return {k: v[k] for k in list(v)[:3]} if args.quick else v
 
