@@ -186,6 +186,8 @@ def test_zero_out_new_units_are_fresh_silent_then_used() -> None:
     sgd_steps(child, x)
     assert child[3].weight[:, 3:].abs().amax() > 1e-3  # training turns the new units on
     assert (child[0].weight[3:] - w_in[3:]).abs().amax() > 1e-4  # and they learn
+    with pytest.raises(ValueError, match="noise perturbs copied units"):
+        net2net.widen(m, "0", 7, example_input=x, init="zero_out", noise=0.01)
     with pytest.raises(net2net.NotWidenableError, match="zero_out"):  # LayerNorm: no fresh units
         tm, tx = model_and_input(lambda: transformer(4, 2, 2, 6, 2), 2, 3, 5)
         net2net.widen(tm, net2net.width_groups(tm, tx)[0], 8, example_input=tx, init="zero_out")

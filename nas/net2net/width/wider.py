@@ -141,6 +141,8 @@ def widen_with_mapping(
     """:func:`widen`, also returning how every parameter was remapped (for optimizer state)."""
     if init not in INITS or split not in SPLITS:
         raise ValueError(f"widen: init must be one of {INITS} and split one of {SPLITS}")
+    if noise and init == "zero_out":
+        raise ValueError("widen: noise perturbs copied units; init='zero_out' makes none")
     name = group.name if isinstance(group, WidthGroup) else str(group)
     try:
         return _widen(model, name, width, example_input, noise, seed, verify, split, init)
