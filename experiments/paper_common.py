@@ -85,8 +85,28 @@ def finish_args(args: argparse.Namespace, p: argparse.ArgumentParser) -> argpars
             p.error(f"--{field.replace('_', '-')} must be >= 1, got {getattr(args, field)}")
     if args.lr <= 0:
         p.error(f"--lr must be > 0, got {args.lr}")
+    if getattr(args, "init", "net2net") == "zero_out" and getattr(args, "noise", 0):
+        p.error("--noise perturbs copied units; --init zero_out makes none (use --noise 0)")
     torch.set_num_threads(1)
     return args
+
+
+def add_widening_args(p: argparse.ArgumentParser) -> None:
+    """``--split`` and ``--init``: how a widened student's new units start."""
+    p.add_argument("--split", choices=["even", "uneven"], default="uneven")
+    p.add_argument(
+        "--init",
+        choices=["net2net", "zero_out"],
+        default="net2net",
+        help="zero_out: new units fresh, outgoing weights zero (--split does not apply)",
+    )
+
+
+def widening(args: argparse.Namespace) -> str:
+    """The ``add_widening_args`` choice in words, for a table's intro."""
+    if args.init == "zero_out":
+        return "zero-out: new units fresh, outgoing weights zero"
+    return f"{args.split} split"
 
 
 def load_data(name: str, seed: int, quick: bool) -> DataBundle:

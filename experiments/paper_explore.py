@@ -116,13 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--step-epochs", type=int, default=10)
     p.add_argument("--student-lr-ratio", type=float, default=1.0)
     p.add_argument("--noise", type=float, default=0.0)
-    p.add_argument("--split", choices=["even", "uneven"], default="uneven")
-    p.add_argument(
-        "--init",
-        choices=["net2net", "zero_out"],
-        default="net2net",
-        help="zero_out: new units fresh, outgoing weights zero (split does not apply)",
-    )
+    pc.add_widening_args(p)
     args = pc.finish_args(p.parse_args(argv), p)
     if args.quick:
         args.step_epochs = min(args.step_epochs, 1)
@@ -151,10 +145,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             ])  # fmt: skip
         parts.append(md + "final test acc of each architecture:\n\n"
                      + rep.md_table(["architecture", *arms], rows) + "\n")  # fmt: skip
-    zero_out = "zero-out: new units fresh, outgoing weights zero"
-    how = zero_out if args.init == "zero_out" else f"{args.split} split"
     intro = (
-        f"Steps {args.steps} (widen: every group x2, {how}): each warm step trains {args.step_epochs} epochs at lr {args.lr} x "
+        f"Steps {args.steps} (widen: every group x2, {pc.widening(args)}): each warm step trains {args.step_epochs} epochs at lr {args.lr} x "
         f"{args.student_lr_ratio}; scratch at lr {args.lr}. Curves: best val accuracy so far "
         "against cumulative epochs / seconds of all models trained (the seed included). "
         f"'{SCRATCH}' = {args.epochs} epochs per architecture. Speed-up = scratch time / "

@@ -62,8 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--ratios", nargs="+", type=float, default=[0.03, 0.1, 0.3, 1.0, 3.0])
     p.add_argument("--scratch-ratios", nargs="+", type=float, default=[0.3, 1.0, 3.0])
     p.add_argument("--noise", type=float, default=0.0)
-    p.add_argument("--split", choices=["even", "uneven"], default="uneven")
-    p.add_argument("--init", choices=["net2net", "zero_out"], default="net2net")
+    pc.add_widening_args(p)
     args = pc.finish_args(p.parse_args(argv), p)
     if 1.0 not in args.scratch_ratios:
         p.error("--scratch-ratios must include 1 (the baseline of the speed-ups)")
@@ -75,10 +74,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         exact = [a for a in arms if a.startswith("Net2WiderNet")] if args.noise == 0 else []
         check = pc.epoch0_check(arms, teachers, exact)
         parts.append(rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, check))
-    zero_out = "zero-out: new units fresh, outgoing weights zero"
-    how = zero_out if args.init == "zero_out" else f"{args.split} split"
     intro = (
-        f"Net2WiderNet (every group x2, {how}, noise {args.noise}) students at lr {args.lr} x "
+        f"Net2WiderNet (every group x2, {pc.widening(args)}, noise {args.noise}) students at lr {args.lr} x "
         f"{args.ratios}; random init of the wide net at lr {args.lr} x {args.scratch_ratios}."
     )
     print(rep.write_table(NAME, args, argv if argv is not None else sys.argv[1:], parts, intro))

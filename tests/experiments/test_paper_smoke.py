@@ -88,3 +88,9 @@ def test_bad_option_exits_with_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert exc.value.code == 2
     assert "--epochs must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module("paper_lr").main(
+            ["--init", "zero_out", "--noise", "0.01", "--out", str(tmp_path / "x")]
+        )
+    assert exc.value.code == 2 and "--init zero_out makes none" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

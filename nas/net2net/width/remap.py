@@ -220,7 +220,8 @@ def reset(child: nn.Module, seed: int | None) -> None:
 def random_pad(
     child: nn.Module, producers: tuple[str, ...], L: torch.Tensor, seed: int | None
 ) -> None:
-    """The paper's RandomPad baseline: new units get fresh random weights (not a copy)."""
+    """New units get fresh random incoming weights, not a copy: the paper's RandomPad baseline
+    and, with zero outgoing weights, ``init="zero_out"``."""
     rows = new_rows(L)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
