@@ -431,10 +431,14 @@ def write_results(out: Path, settings: dict, chosen: dict[str, int], runs: list[
             f"| {r['mode']} | {r['epochs']} | {best_at(r['curve'], seconds) or 0:.4f} |"
         )
     model = settings["model"]
+    extra = " ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+        for k, v in (settings.get("search") or {}).items()
+    )
     md = (
         f"Net2Net search vs scratch, seed model {model} {SEEDS[model][1]}, "
         f"{len(seeds)} seeds, {seconds:.0f} s each "
-        f"(mean ± std over seeds)\n\n{result['markdown']}\n\n"
+        f"(mean ± std over seeds){f'; --set {extra}' if extra else ''}\n\n{result['markdown']}\n\n"
         f"Per-candidate budget grid (seed {seeds[0]}):\n\n" + "\n".join(grid_lines) + "\n"
     )
     (out / "table.md").write_text(md)
