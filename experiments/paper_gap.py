@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parts = []
     for data_name in args.data:
         arms, teachers, val_size = pc.collect(args, data_name, lambda d, s: one_seed(args, d, s))
-        exact = [a for a in arms if a.startswith(("Net2WiderNet", "uneven"))]
+        exact = [a for a in arms if a.startswith(("Net2WiderNet", "uneven", "zero-out"))]
         rows, gaps = gap_rows(arms)
         extra = {**pc.epoch0_check(arms, teachers, exact), "gap": gaps}
         md = rep.report(NAME, args, data_name, arms, teachers, val_size, BASELINE, extra)

@@ -50,7 +50,7 @@ def one_seed(args, data, seed) -> dict:
     arms = {}
     for name, kw in variants.items():
         student, secs = pc.timed(lambda kw=kw: widen_all(teacher, data, preset["wide"], seed, **kw))
-        if not kw.get("noise") and kw.get("init", "zero_out") == "zero_out":
+        if not kw.get("noise") and kw.get("init") in (None, "zero_out"):
             acc0 = pc.accuracy64(student, data.val)
             assert acc0 == t_acc64, f"{name}: epoch-0 val acc {acc0} != teacher's {t_acc64}"
         arms[name] = pc.fit(student, data, lr=slr, epochs=args.epochs, seed=seed,

@@ -48,6 +48,8 @@ class Mutation:
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"unknown mutation {self.op!r}; choose one of: {', '.join(OPS)}")
+        if self.init not in (None, "zero_out"):
+            raise ValueError(f"unknown widen init {self.init!r}; a record holds zero_out or none")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON dict stored in a trial (fields that are None are left out)."""
@@ -75,6 +77,8 @@ class Mutation:
             text += f" x{self.factor:g}"
         if self.width is not None:
             text += f" ({self.width})"
+        if self.init:
+            text += f" {self.init}"
         return text
 
 

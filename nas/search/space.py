@@ -146,7 +146,7 @@ def propose(
         if op == "widen":
             factor = float(trial.suggest_categorical(f"factor_{i}", list(widen_factors)))
             old = int(target.width)
-            fresh = widen_init == "zero_out" and not target.tile  # a tile's units stay copies
+            fresh = widen_init == "zero_out" and not target.copies_only  # else copies, exact
             step = Mutation(
                 op, target.name, noise=0.0 if fresh else noise, seed=seed * 1000 + i,
                 factor=factor, width=grown_width(target, factor), old_width=old,

@@ -193,6 +193,35 @@ def test_zero_out_new_units_are_fresh_silent_then_used() -> None:
         net2net.widen(tm, net2net.width_groups(tm, tx)[0], 8, example_input=tx, init="zero_out")
 
 
+class ScaledConvMax(nn.Module):
+    """A layer scale (a bare parameter read first) on a conv's units, then either a channel
+    max (exact only with copies) or a conv reading them."""
+
+    def __init__(self, use_max: bool) -> None:
+        super().__init__()
+        self.conv, self.use_max = nn.Conv1d(1, 4, 3, padding=1), use_max
+        self.scale = nn.Parameter(torch.rand(1, 4, 1) + 0.5)
+        self.out = nn.Conv1d(4, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.scale * self.conv(x))
+        return h.amax(dim=1) if self.use_max else self.out(h)
+
+
+def test_zero_out_follows_tensor_attributes_and_refuses_a_max_over_units() -> None:
+    m, x = model_and_input(lambda: ScaledConvMax(use_max=False), 3, 1, 7)
+    (g,) = net2net.width_groups(m, x)
+    assert g.params and not g.copies_only  # the layer scale grows with the units
+    child = net2net.widen(m, g, 9, example_input=x, seed=0, init="zero_out")
+    assert rel_error(m, child, x) <= 1e-10 and not child.out.weight[:, 4:].any()
+    m, x = model_and_input(lambda: ScaledConvMax(use_max=True), 3, 1, 7)
+    (g,) = net2net.width_groups(m, x)
+    assert "max over the units" in g.copies_only and not g.tile
+    assert rel_error(m, net2net.widen(m, g, 9, example_input=x, seed=0), x) <= 1e-10
+    with pytest.raises(net2net.NotWidenableError, match="max over the units"):
+        net2net.widen(m, g, 9, example_input=x, seed=0, init="zero_out", verify=False)
+
+
 def test_seed_fixes_the_copies() -> None:
     m, x = model_and_input(lambda: mlp([3, 4]), 5, 6)
     a, b, c = (net2net.widen_with_mapping(m, "0", 12, example_input=x, seed=s) for s in (5, 5, 6))

@@ -17,6 +17,7 @@ from torch.utils._pytree import tree_map
 from nas import net2net
 from nas.net2net.verify import max_abs_diff
 from nas.net2net.width.handlers import handler_for
+from nas.net2net.width.remap import new_rows
 
 # No shrinking: one example takes ~0.5 s, so shrinking a failure would take minutes.
 SETTINGS = settings(
@@ -169,7 +170,7 @@ def check_every_group(build, x: torch.Tensor, seed: int, bn: bool = True, step: 
         if bn:
             diff, scale = max_abs_diff(m64, child, x64, train=True)
             assert diff <= 1e-10 * scale, ("train", g, width, diff, scale)
-        check_zero_out(m64, g, width, x64, seed)
+        check_zero_out(m64, g, width, x64, seed, bn)
     m32, g = model.float(), groups[rng.randrange(len(groups))]
     child = net2net.widen(m32, g.name, new_width(g, rng, step), example_input=x, seed=seed)
     assert all(p.dtype == torch.float32 for p in child.parameters())
@@ -178,26 +179,33 @@ def check_every_group(build, x: torch.Tensor, seed: int, bn: bool = True, step: 
     return groups
 
 
-def check_zero_out(model: nn.Module, g: net2net.WidthGroup, width: int, x, seed: int) -> None:
+def check_zero_out(
+    model: nn.Module, g: net2net.WidthGroup, width: int, x, seed: int, bn: bool
+) -> None:
     """``init="zero_out"``: exact, with new units unlike any old one; refused for a group that
     must tile (a norm across its units would see the fresh units)."""
-    if g.tile:
+    if g.copies_only:
+        assert not g.tile or g.copies_only.startswith(g.tile_reason)
         with pytest.raises(net2net.NotWidenableError, match="zero_out"):
             net2net.widen(model, g.name, width, example_input=x, init="zero_out")
         return
     child, mapping = net2net.widen_with_mapping(
         model, g.name, width, example_input=x, seed=seed, init="zero_out"
     )
-    diff, scale = max_abs_diff(model, child, x)
-    assert diff <= 1e-10 * scale, ("zero_out", g, width, diff, scale)
+    for train in (False, True) if bn else (False,):
+        diff, scale = max_abs_diff(model, child, x, train=train)
+        assert diff <= 1e-10 * scale, ("zero_out", train, g, width, diff, scale)
+    compared = 0
     for p in g.producers:  # a new unit's incoming weights are fresh, not a copy of its source
-        key = f"{p}.weight"
-        if key not in mapping:
+        if f"{p}.weight" not in mapping:
             continue
-        (dim, L), *_ = mapping[key]
+        (dim, L), *_ = mapping[f"{p}.weight"]
         w = child.get_submodule(p).weight.movedim(dim, 0).flatten(1)
-        for j in range(g.width, len(L)):
-            assert not torch.equal(w[j], w[L[j]]), (p, j)
+        kept = {int(s): i for i, s in reversed(list(enumerate(L.tolist())))}  # first slot
+        for j in new_rows(L).nonzero()[:, 0].tolist():
+            assert not torch.equal(w[j], w[kept[int(L[j])]]), (p, j)
+            compared += 1
+    assert compared or not any(f"{p}.weight" in mapping for p in g.producers)
 
 
 seeds = st.integers(0, 2**16)

@@ -163,7 +163,16 @@ def test_mutation_record_round_trips_and_refuses_foreign_records() -> None:
         format_mutation([deep.to_json(), stored]) == "deepen features.3; widen features.0 x2 (16)"
     )
     assert format_mutation([]) == "seed"
-    for bad in ({"op": "shrink", "target": "a"}, {"op": "widen", "target": "a", "w": 2}, {"x": 1}):
+    fresh = Mutation("widen", "features.0", width=16, factor=2.0, init="zero_out")
+    assert fresh.describe() == "widen features.0 x2 (16) zero_out"
+    assert Mutation.from_json(fresh.to_json()) == fresh
+    bad_records = (
+        {"op": "shrink", "target": "a"},
+        {"op": "widen", "target": "a", "w": 2},
+        {"x": 1},
+        {"op": "widen", "target": "a", "init": "copy"},
+    )
+    for bad in bad_records:
         with pytest.raises(ValueError):
             Mutation.from_json(bad)
 

@@ -46,6 +46,9 @@ class WidthGroup:
             layer scales, functional norms' weights), as (name, dim, offset): the units are
             elements ``offset .. offset + width`` along ``dim``.
         reason: why the group cannot be widened ('' when it can).
+        copies_only: why its new units must be copies of old ones ('' when fresh units, as
+            ``widen(init="zero_out")`` makes them, keep the function: no norm, mean or max
+            across the units, no split into pieces).
         parts: a *joint* group: groups whose units a split (ShuffleNet's ``x.chunk(2)``) hands
             to different pieces, so that none can grow alone; they grow together, every part
             k times (width = all their units), each unit's copies kept in its own piece.
@@ -62,6 +65,7 @@ class WidthGroup:
     attributes: tuple[str, ...] = ()
     reason: str = ""
     tile_reason: str = field(default="", repr=False)
+    copies_only: str = field(default="", repr=False)
     parts: tuple[WidthGroup, ...] = field(default=(), repr=False)
 
 
@@ -182,6 +186,7 @@ def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
     consumers = _uses_by_group(prop.consumers, labels, group_of)
     members = _uses_by_group(prop.channels, labels, group_of)
     tiles = _flags(prop.tiles, labels, group_of)
+    maxes = _flags(prop.copies_only, labels, group_of)
     grouped = _flags(prop.grouped, labels, group_of)
     grouped_order = _grouped_order(prop, labels, group_of, spans, comps)
     params, param_reasons = _param_members(prop, labels, group_of, spans, comps)
@@ -222,6 +227,7 @@ def _analyze_widths(model: nn.Module, example_input: Any) -> WidthAnalysis:
             attributes=attributes,
             reason=reason,
             tile_reason="; ".join(w for w, _ in tiles.get(gid, [])),
+            copies_only="; ".join(w for w, _ in tiles.get(gid, []) + maxes.get(gid, [])),
         )
         by_gid.append(g)
     groups, refused = [], []
@@ -283,8 +289,11 @@ def _with_joint_groups(
                     attributes=joined("attributes"),
                     reason=next((p.reason for p in parts if p.reason), "")
                     or _joint_reason(parts, node),
-                    tile_reason=f"'{node}' splits its units into pieces (with those of "
-                    f"{len(parts) - 1} other group(s)) that must each keep their units' copies",
+                    tile_reason=(
+                        why := f"'{node}' splits its units into pieces (with those of "
+                        f"{len(parts) - 1} other group(s)) that must each keep their units' copies"
+                    ),
+                    copies_only=why,
                     parts=parts,
                 ),
             )

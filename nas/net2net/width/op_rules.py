@@ -322,6 +322,8 @@ def _reduce(
             rec.block([tv], f"{what} sums over the units")
         elif kind == "reduce_mean":
             rec.tiles.append((atoms(tv.ids), f"{what} averages over the units", 1))
+        else:
+            rec.copies_only.append((atoms(tv.ids), f"{what} takes a max over the units", 1))
         return wrap(out)
     ids = tv.ids.amax(dim=dims, keepdim=keep) if dims else tv.ids
     if isinstance(out, torch.Tensor):

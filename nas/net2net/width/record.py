@@ -37,6 +37,8 @@ class Propagation:
     blocked: dict[int, str] = field(default_factory=dict)  # atom -> reason
     #: (atoms, what, groups) that must be replicated equally (norms and means across units)
     tiles: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
+    #: (atoms, what, 1) exact only while new units are copies (a max over the units)
+    copies_only: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
     #: (ids, conv, groups) read or produced by grouped convs
     grouped: list[tuple[torch.Tensor, str, int]] = field(default_factory=list)
     #: node -> (axis, literal size, input elements): reshapes to a literal number of units

@@ -26,6 +26,7 @@ from .remap import (
     copy_rows,
     grow_params,
     layout,
+    new_rows,
     param_index,
     perturb_rows,
     random_pad,
@@ -168,10 +169,10 @@ def _widen(
     an = analyze_widths(model, example_input)
     g = an.find(group)
     _check_width(g, width)
-    if init == "zero_out" and g.tile:
+    if init == "zero_out" and g.copies_only:
         raise NotWidenableError(
-            f"cannot widen '{g.name}' with init='zero_out': its units must stay copies "
-            f"({g.tile_reason}); use init='net2net'"
+            f"cannot widen '{g.name}' with init='zero_out': its new units must be copies "
+            f"({g.copies_only}); use init='net2net'"
         )
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     if g.parts:
@@ -191,7 +192,8 @@ def _widen(
 
     what = f"cannot widen '{g.name}' to {width}"
     new = _widened_pass(an, child, example_input, layouts, what)
-    fresh = _fresh_atoms(an, layouts) if init == "zero_out" else None
+    # zero_out: one layout (a joint group must keep copies, refused above)
+    fresh = new_rows(next(iter(layouts.values()))) if init == "zero_out" else None
     for kind, module, match, n_old, ids in _reader_matches(an.prop, new, what):
         if kind != "consumer":
             scale = None
@@ -369,23 +371,12 @@ def _reader_matches(old: Propagation, new: Propagation, what: str) -> list:
     return out
 
 
-def _fresh_atoms(an: WidthAnalysis, layouts: dict) -> torch.Tensor:
-    """Per atom (an old unit of a producer): the layout slot that keeps it; every other slot
-    holding it is a new unit (-1: atom not widened)."""
-    spans = prop_spans(an.prop)
-    keeper = torch.full((max(a + w for a, w in spans.values()) + 1,), -1, dtype=torch.long)
-    for g, L in layouts.items():
-        first = torch.full((int(L.max()) + 1,), len(L), dtype=torch.long)
-        first.scatter_reduce_(0, L, torch.arange(len(L)), reduce="amin")
-        for p in g.producers:
-            keeper[spans[p][0] + torch.arange(len(first))] = first
-    return keeper
-
-
-def _reads_fresh(ids: torch.Tensor, keeper: torch.Tensor) -> torch.Tensor:
-    """Which input positions of a reader hold a new unit (a slot other than its atom's keeper)."""
-    atom, slot = decode(ids)
-    return (slot >= 0) & (slot != keeper[atom])
+def _reads_fresh(ids: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
+    """Which input positions of a reader hold a new unit: the widened pass tags every unit of
+    the group (a producer's row or a tensor attribute's element) with its layout slot, and
+    ``fresh[slot]`` says whether that slot is a new unit (``new_rows``)."""
+    _, slot = decode(ids)
+    return (slot >= 0) & fresh[slot.clamp(min=0)]
 
 
 def widen(
@@ -417,13 +408,15 @@ def widen(
         init: ``net2net`` (new units copy old ones); ``zero_out``: new units get fresh random
             incoming weights and zero outgoing weights, so they add nothing until trained
             (exact, and unlike copies they differ from every old unit; ``split`` does not
-            apply; a group read by a norm across its units, e.g. LayerNorm, is refused: fresh
-            units change its statistics); the paper's baselines ``random_pad`` (new units
+            apply, ``noise`` is an error; a group whose new units must be copies is refused:
+            ``WidthGroup.copies_only`` names the norm, mean or max across its units or the
+            split into pieces that fresh units would change); the paper's baselines ``random_pad`` (new units
             random, outgoing weights split as copies) and ``random_init`` (the widened
             architecture, every weight fresh). Baselines are not function-preserving and skip
             the check.
 
     Raises:
+        ValueError: an unknown ``init`` or ``split``, or ``noise`` with ``init="zero_out"``.
         NotWidenableError: the group does not exist, cannot be widened, or the width is invalid.
         VerificationError: the self-check failed (no wrong model is ever returned).
     """
