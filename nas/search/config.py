@@ -45,7 +45,7 @@ class SearchConfig:
     lr_ratio: tuple[float, float] = (0.5, 1.0)
     noise: list[float] = field(default_factory=lambda: [0.0])
     split: str = "uneven"
-    widen_init: str = "net2net"
+    widen_init: str = "zero_out"
     hparams: dict[str, list[float]] = field(default_factory=dict)  # optimizer kwarg: [low, high]
     warm_start: bool = True
     grow_optimizer: bool = True

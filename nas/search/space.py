@@ -124,7 +124,7 @@ def propose(
     noise: float,
     seed: int,
     split: str = "even",
-    widen_init: str = "net2net",
+    widen_init: str = "zero_out",
     data: torch.Tensor | None = None,
     optimizer_state: dict | None = None,
 ) -> tuple[nn.Module, list[dict], dict | None]:
