@@ -55,8 +55,8 @@ def test_widen_and_deepen_on_cuda_are_exact_and_stay_on_cuda(index: int) -> None
 
 
 def test_transform_options_on_cuda() -> None:
-    """The uneven split (exact), noise, the random baselines and shrink-and-perturb build their
-    tensors on the model's device."""
+    """The uneven split and zero-out (exact), noise, the random baselines and shrink-and-perturb
+    build their tensors on the model's device."""
     _, model, x = _models()[0]
     model, x = model.to(CUDA, torch.float64).eval(), x.to(CUDA, torch.float64)
     group = net2net.width_groups(model, x)[0]
@@ -64,6 +64,8 @@ def test_transform_options_on_cuda() -> None:
     assert _on_cuda(uneven) and _relative_error(model, uneven, x) <= 1e-10
     noisy = net2net.widen(model, group, 2 * group.width, example_input=x, noise=0.01, seed=1)
     assert _on_cuda(noisy) and 0 < _relative_error(model, noisy, x) < 0.1
+    fresh = net2net.widen(model, group, 2 * group.width, example_input=x, init="zero_out", seed=1)
+    assert _on_cuda(fresh) and _relative_error(model, fresh, x) <= 1e-10
     for init in ("random_pad", "random_init"):
         assert _on_cuda(net2net.widen(model, group, 2 * group.width, example_input=x, init=init))
     point = net2net.depth_points(model, x)[0]
