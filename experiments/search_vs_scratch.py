@@ -319,6 +319,13 @@ def _search_setting(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _positive_int(text: str) -> int:
+    value = int(text) if text.strip().lstrip("-").isdigit() else 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive whole number")
+    return value
+
+
 def _check_settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse settings SearchConfig rejects before anything is written (argparse's exit 2)."""
     from nas.search import SearchConfig, SearchConfigError
@@ -350,6 +357,13 @@ def main() -> None:
     )
     ap.add_argument("--model", choices=list(SEEDS), default="cnn1d", help="the seed model")
     ap.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=LARGE["n_samples"],
+        help="MNIST-1D examples generated for the task (more: training costs more, bigger "
+        "models keep gaining)",
+    )
+    ap.add_argument(
         "--scheduler-interval",
         choices=["step", "epoch"],
         default="step",
@@ -374,7 +388,7 @@ def main() -> None:
         return
     args.search = dict(args.search)
     _check_settings(ap, args)
-    data = QUICK if args.quick else LARGE
+    data = QUICK if args.quick else {**LARGE, "n_samples": args.samples}
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nas-svs-") as tmp:
         base = {
@@ -435,8 +449,10 @@ def write_results(out: Path, settings: dict, chosen: dict[str, int], runs: list[
         f"{k}={v if isinstance(v, str) else json.dumps(v)}"
         for k, v in (settings.get("search") or {}).items()
     )
+    samples = settings["data"]["n_samples"]
     md = (
         f"Net2Net search vs scratch, seed model {model} {SEEDS[model][1]}, "
+        f"{'' if samples == LARGE['n_samples'] else f'{samples} MNIST-1D examples, '}"
         f"{len(seeds)} seeds, {seconds:.0f} s each "
         f"(mean ± std over seeds){f'; --set {extra}' if extra else ''}\n\n{result['markdown']}\n\n"
         f"Per-candidate budget grid (seed {seeds[0]}):\n\n" + "\n".join(grid_lines) + "\n"
