@@ -30,6 +30,7 @@ import math
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,8 @@ def _threads() -> None:
     torch.set_num_threads(1)
 
 
-def run_one(job: dict[str, Any]) -> dict[str, Any]:
-    """One search in this (worker) process; returns its curve and final numbers."""
-    _threads()
+def prepare(job: dict[str, Any]) -> Any:
+    """The search ``job`` describes (mode, seed, epochs per candidate, ...), ready to run."""
     from nas.data import mnist1d
     from nas.models import model_spec
     from nas.search import SearchConfig, prepare_search
@@ -85,7 +85,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         pruner_warmup=job["pruner_warmup"],
         **job.get("search", {}),
     )
-    prepared = prepare_search(
+    return prepare_search(
         config,
         data=mnist1d(seed=seed, **job["data"]),
         seed_model=model_spec(SEEDS[job["model"]][0], **SEEDS[job["model"]][1]),
@@ -97,6 +97,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         run_dir=work / name,
         progress=False,
     )
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One search in this (worker) process; returns its curve and final numbers."""
+    _threads()
+    mode, seed, epochs = job["mode"], job["seed"], job["epochs"]
+    prepared = prepare(job)
     summary = prepared.run()
     at_limit = _best_at_limit(summary.best_so_far, job["seconds"])
     rows = {r["number"]: r for r in summary.lineage}
@@ -144,14 +151,19 @@ def _best_at_limit(curve: list[dict], seconds: float) -> int | None:
     return number
 
 
-def _test_acc(prepared: Any, number: int) -> float:
-    """Test accuracy of a finished candidate of ``prepared``'s study, from its checkpoint."""
+def trained_model(prepared: Any, number: int) -> Any:
+    """A finished candidate of ``prepared``'s study, rebuilt from its checkpoint."""
     from nas.search import Searcher
-    from nas.train import evaluate
 
     searcher = Searcher(prepared.config, prepared.env, prepared.config.study)
-    model = searcher.model_of(searcher.study.trials[number])
-    return float(evaluate(model, prepared.env.data.test)[1])
+    return searcher.model_of(searcher.study.trials[number])
+
+
+def _test_acc(prepared: Any, number: int) -> float:
+    """Test accuracy of a finished candidate of ``prepared``'s study, from its checkpoint."""
+    from nas.train import evaluate
+
+    return float(evaluate(trained_model(prepared, number), prepared.env.data.test)[1])
 
 
 def best_at(curve: list[dict], t: float) -> float | None:
@@ -193,14 +205,18 @@ def _fmt(s: dict[str, Any], fmt: str, unit: str = "") -> str:
     return f"{format(s['mean'], fmt)} ± {format(s['std'], fmt)}{unit}{miss}"
 
 
-def _run_all(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+def _run_all(
+    jobs: list[dict[str, Any]], workers: int, fn: Callable[[dict], dict] | None = None
+) -> list[dict[str, Any]]:
+    """``fn`` (default :func:`run_one`) on every job, ``workers`` processes side by side."""
+    fn = fn or run_one
     if workers <= 1:
-        return [run_one(j) for j in jobs]
+        return [fn(j) for j in jobs]
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        return list(pool.map(run_one, jobs))
+        return list(pool.map(fn, jobs))
 
 
 def val_targets(runs: list[dict], seconds: float, n_targets: int) -> list[float]:
