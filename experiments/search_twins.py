@@ -14,7 +14,7 @@ head start is worth no more than those epochs; if more training adds nothing, th
 the task's ceiling for that architecture (train accuracy far above val: the data, not training
 time, bounds it). Writes results.json, table.md and bars.png to ``--out``.
 
-    .venv/bin/python experiments/search_twins.py                        # ~9 min, 2 workers
+    .venv/bin/python experiments/search_twins.py                        # ~20 min, 2 workers
     .venv/bin/python experiments/search_twins.py --quick --out /tmp/tw  # seconds
 """
 
@@ -170,8 +170,9 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--seconds", type=float, default=150.0, help="the warm search's time limit")
-    ap.add_argument("--epochs", type=_positive, default=10, help="epochs per candidate")
+    # defaults: the warm search of README's convnet table (its grid chose one-epoch children)
+    ap.add_argument("--seconds", type=float, default=300.0, help="the warm search's time limit")
+    ap.add_argument("--epochs", type=_positive, default=1, help="epochs per candidate")
     ap.add_argument("--seed-epochs", type=_positive, default=10, help="the seed model's epochs")
     ap.add_argument("--pruner", default="gain")
     ap.add_argument("--twin-epochs", type=_positive, nargs="+", default=[10, 30])
