@@ -17,6 +17,8 @@ wall time for both modes. Runs go two at a time (one torch thread each), net2net
         --out experiments/results/search_vs_scratch_vit                  # a ViT seed
     .venv/bin/python experiments/search_vs_scratch.py --set 'widen_factors=[1.5]' max_ops=1
                                                     # more search settings, the same for both modes
+    .venv/bin/python experiments/search_vs_scratch.py --samples 60000 --seconds 600 \
+        --out experiments/results/search_vs_scratch_60k                 # a bigger task
     .venv/bin/python experiments/search_vs_scratch.py --report-only --out DIR   # redo the table
 
 Only candidates finished by the time limit count (the one running at the limit finishes later).
