@@ -14,7 +14,7 @@ head start is worth no more than those epochs; if more training adds nothing, th
 the task's ceiling for that architecture (train accuracy far above val: the data, not training
 time, bounds it). Writes results.json, table.md and bars.png to ``--out``.
 
-    .venv/bin/python experiments/search_twins.py                        # ~20 min, 2 workers
+    .venv/bin/python experiments/search_twins.py                        # ~50 min, 2 workers
     .venv/bin/python experiments/search_twins.py --quick --out /tmp/tw  # seconds
 """
 
