@@ -35,6 +35,7 @@ from search_vs_scratch import (
     QUICK,
     _best_at_limit,
     _fmt,
+    _positive_int,
     _run_all,
     _stats,
     _threads,
@@ -160,25 +161,18 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _positive(text: str) -> int:
-    value = int(text) if text.isdigit() else 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive whole number")
-    return value
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     # defaults: the warm search of README's convnet table (its grid chose one-epoch children)
     ap.add_argument("--seconds", type=float, default=300.0, help="the warm search's time limit")
-    ap.add_argument("--epochs", type=_positive, default=1, help="epochs per candidate")
-    ap.add_argument("--seed-epochs", type=_positive, default=10, help="the seed model's epochs")
+    ap.add_argument("--epochs", type=_positive_int, default=1, help="epochs per candidate")
+    ap.add_argument("--seed-epochs", type=_positive_int, default=10, help="the seed model's epochs")
     ap.add_argument("--pruner", default="gain")
-    ap.add_argument("--twin-epochs", type=_positive, nargs="+", default=[10, 30])
-    ap.add_argument("--more-epochs", type=_positive, default=10)
-    ap.add_argument("--samples", type=_positive, default=LARGE["n_samples"])
-    ap.add_argument("--workers", type=_positive, default=2, help="seeds run side by side")
+    ap.add_argument("--twin-epochs", type=_positive_int, nargs="+", default=[10, 30])
+    ap.add_argument("--more-epochs", type=_positive_int, default=10)
+    ap.add_argument("--samples", type=_positive_int, default=LARGE["n_samples"])
+    ap.add_argument("--workers", type=_positive_int, default=2, help="seeds run side by side")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--quick", action="store_true", help="tiny data and budgets (a smoke run)")
     args = ap.parse_args(argv)

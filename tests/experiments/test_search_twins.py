@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from experiment_script import run_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_twins.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_script(SCRIPT, *args)
 
 
 def test_search_twins_smoke(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,13 @@ from typing import Any
 
 import pytest
 import torch
+from experiment_script import run_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "search_vs_scratch.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_script(SCRIPT, *args)
 
 
 @pytest.mark.parametrize("model", ["cnn1d", "vit"])
