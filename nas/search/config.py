@@ -10,9 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.search.mutation import OPS as MUTATION_OPS
+from nas.search.mutation import TRAIN
+
 __all__ = ["MUTATION_OPS", "SearchConfig", "SearchConfigError"]
 
-MUTATION_OPS = ("widen", "deepen")
 OBJECTIVES = ("accuracy", "accuracy_vs_size")
 PARENT_POLICIES = ("best", "tournament", "pareto")
 PRUNERS = ("none", "gain", "median", "successive_halving", "hyperband")
@@ -39,7 +41,7 @@ class SearchConfig:
     objective: str = "accuracy"
     parent: str = "best"
     tournament_k: int = 3
-    mutations: list[str] = field(default_factory=lambda: list(MUTATION_OPS))
+    mutations: list[str] = field(default_factory=lambda: ["widen", "deepen"])
     widen_factors: list[float] = field(default_factory=lambda: [2.0])
     max_ops: int = 2
     lr_ratio: tuple[float, float] = (0.5, 1.0)
@@ -95,9 +97,16 @@ class SearchConfig:
         _choice("split", self.split, SPLITS)
         _choice("widen_init", self.widen_init, WIDEN_INITS)
         if not self.mutations:
-            raise SearchConfigError("search.mutations: empty; choose from widen, deepen")
+            raise SearchConfigError(
+                f"search.mutations: empty; choose from {', '.join(MUTATION_OPS)}"
+            )
         for op in self.mutations:
             _choice("mutations", op, MUTATION_OPS, what="mutation")
+        if TRAIN in self.mutations and not self.warm_start:
+            raise SearchConfigError(
+                "search.mutations: train continues the parent's weights, which scratch mode "
+                "(search.warm_start=false) never uses; drop train or set warm_start=true"
+            )
         if self.parent == "pareto" and self.objective != "accuracy_vs_size":
             raise SearchConfigError(
                 "search.parent=pareto needs search.objective=accuracy_vs_size (a Pareto front)"

@@ -12,18 +12,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OPS", "Mutation", "format_mutation"]
+__all__ = ["OPS", "TRAIN", "Mutation", "format_mutation"]
 
-OPS = ("widen", "deepen")
+OPS = ("widen", "deepen", "train")
+#: the op that keeps the architecture: the child continues training its parent's weights
+TRAIN = "train"
 
 
 @dataclass(frozen=True)
 class Mutation:
-    """One Net2Net transform of a candidate.
+    """One Net2Net transform of a candidate, or a step that trains it further as it is.
 
     Attributes:
-        op: ``"widen"`` or ``"deepen"``.
-        target: The width group or depth point (stable module names).
+        op: ``"widen"``, ``"deepen"`` or ``"train"`` (the same architecture and weights: the
+            child continues its parent's training; a step of its own, never combined).
+        target: The width group or depth point (stable module names; ``""`` for train).
         noise: Noise added to the new units (0: exact).
         seed: Seeds the choice of copied units, the uneven split and the noise.
         width: New width (widen).
@@ -71,8 +74,8 @@ class Mutation:
         return (self.op, self.target, self.width)
 
     def describe(self) -> str:
-        """``widen features.0 x2 (32)`` / ``deepen features.3``."""
-        text = f"{self.op} {self.target}"
+        """``widen features.0 x2 (32)`` / ``deepen features.3`` / ``train``."""
+        text = f"{self.op} {self.target}" if self.target else self.op
         if self.factor is not None:
             text += f" x{self.factor:g}"
         if self.width is not None:

@@ -8,6 +8,7 @@ record, which is what replay uses.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import optuna
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from nas import net2net
-from nas.search.mutation import Mutation
+from nas.search.mutation import OPS, TRAIN, Mutation
 
 __all__ = [
     "MutationError",
@@ -40,7 +41,7 @@ def _targets(model: nn.Module, op: str, example_input: torch.Tensor) -> list[Any
         return list(net2net.width_groups(model, example_input))
     if op == "deepen":
         return list(net2net.depth_points(model, example_input))
-    raise MutationError(f"unknown mutation {op!r}; choose one of: widen, deepen")
+    raise MutationError(f"unknown mutation {op!r}; choose one of: {', '.join(OPS)}")
 
 
 def apply_op(
@@ -65,11 +66,14 @@ def apply_op_with_mapping(
 ) -> tuple[nn.Module, Any, dict[str, str] | None]:
     """:func:`apply_op`, also returning how the parent's parameters map into the child:
     ``(child, mapping, renames)`` - the widening's index mapping (None for deepen) and, for a
-    deepening, where each parameter moved (None for widen); see ``grow_optimizer_state``."""
+    deepening, where each parameter moved (None for widen); see ``grow_optimizer_state``.
+    A train step returns a copy of ``model`` (the parent is never trained in place)."""
     try:
         step = Mutation.from_json(op)
     except ValueError as exc:
         raise MutationError(str(exc)) from None
+    if step.op == TRAIN:
+        return copy.deepcopy(model), None, None
     if step.op == "widen":
         if step.width is None:
             raise MutationError(f"widen {step.target}: the record has no width")
@@ -113,6 +117,39 @@ def grown_width(group: net2net.WidthGroup, factor: float) -> int:
     return -(-width // step) * step
 
 
+def _suggest_step(
+    trial: optuna.Trial,
+    model: nn.Module,
+    op: str,
+    i: int,
+    example_input: torch.Tensor,
+    *,
+    widen_factors: list[float],
+    noise: float,
+    seed: int,
+    split: str,
+    widen_init: str,
+) -> Mutation:
+    """Step ``i`` of a mutation: its target (a relative position) and settings, suggested."""
+    if op == TRAIN:
+        return Mutation(TRAIN, "")
+    targets = _targets(model, op, example_input)
+    if not targets:
+        raise MutationError(f"{op}: the model has no {op} target")
+    pos = trial.suggest_float(f"{op}_pos_{i}", 0.0, 1.0)
+    target = targets[_index(pos, len(targets))]
+    if op == "widen":
+        factor = float(trial.suggest_categorical(f"factor_{i}", list(widen_factors)))
+        fresh = widen_init == "zero_out" and not target.copies_only  # else copies, exact
+        return Mutation(
+            op, target.name, noise=0.0 if fresh else noise, seed=seed * 1000 + i,
+            factor=factor, width=grown_width(target, factor), old_width=int(target.width),
+            split=None if fresh else split, init="zero_out" if fresh else None,
+        )  # fmt: skip
+    kind = str(getattr(target, "kind", ""))
+    return Mutation(op, target.name, noise=noise, seed=seed * 1000 + i, kind=kind)
+
+
 def propose(
     trial: optuna.Trial,
     parent: nn.Module,
@@ -131,38 +168,30 @@ def propose(
     """Suggest a short sequence of transforms on ``parent`` and apply them one after another.
 
     Each step re-reads the targets of the model produced so far (a deepened model has new
-    groups). Returns the child, the mutation records and, when the teacher's
-    ``optimizer_state`` is given, that state grown along every step for the child.
+    groups). ``train`` is offered as the first step only and ends the sequence: that child is
+    the parent as it is, trained further. Returns the child, the mutation records and, when
+    the teacher's ``optimizer_state`` is given, that state grown along every step for the child.
     """
     n_ops = trial.suggest_int("n_ops", 1, max_ops) if max_ops > 1 else 1
     model, records = parent, []
     for i in range(n_ops):
-        op = trial.suggest_categorical(f"op_{i}", list(mutations))
-        targets = _targets(model, op, example_input)
-        if not targets:
-            raise MutationError(f"{op}: the model has no {op} target")
-        pos = trial.suggest_float(f"{op}_pos_{i}", 0.0, 1.0)
-        target = targets[_index(pos, len(targets))]
-        if op == "widen":
-            factor = float(trial.suggest_categorical(f"factor_{i}", list(widen_factors)))
-            old = int(target.width)
-            fresh = widen_init == "zero_out" and not target.copies_only  # else copies, exact
-            step = Mutation(
-                op, target.name, noise=0.0 if fresh else noise, seed=seed * 1000 + i,
-                factor=factor, width=grown_width(target, factor), old_width=old,
-                split=None if fresh else split, init="zero_out" if fresh else None,
-            )  # fmt: skip
-        else:
-            kind = str(getattr(target, "kind", ""))
-            step = Mutation(op, target.name, noise=noise, seed=seed * 1000 + i, kind=kind)
-        record = step.to_json()
+        choices = [m for m in mutations if i == 0 or m != TRAIN]
+        if not choices:
+            break
+        op = trial.suggest_categorical(f"op_{i}", choices)
+        step = _suggest_step(
+            trial, model, op, i, example_input, widen_factors=widen_factors, noise=noise,
+            seed=seed, split=split, widen_init=widen_init,
+        )  # fmt: skip
         child, mapping, renames = apply_op_with_mapping(model, step, example_input, data=data)
         if optimizer_state is not None:
             optimizer_state = net2net.grow_optimizer_state(
                 optimizer_state, model, child, mapping, renames=renames
             )
         model = child
-        records.append(record)
+        records.append(step.to_json())
+        if op == TRAIN:
+            break
     return model, records, optimizer_state
 
 

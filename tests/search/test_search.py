@@ -15,6 +15,7 @@ from search_helpers import Recorder
 
 from nas.models import build_from_spec
 from nas.search.metrics import accuracy64
+from nas.search.mutation import OPS
 from nas.search.space import replay
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -37,7 +38,7 @@ def check_lineage(study: optuna.Study) -> None:
         assert parent.datetime_complete <= t.datetime_start
         assert t.user_attrs["mutation"], t.number
         for op in t.user_attrs["mutation"]:
-            assert op["op"] in ("widen", "deepen") and isinstance(op["target"], str)
+            assert op["op"] in OPS and isinstance(op["target"], str)
         path = t.user_attrs["arch"]["path"]
         assert path == parent.user_attrs["arch"]["path"] + t.user_attrs["mutation"]
 
@@ -120,6 +121,32 @@ def test_zero_out_widening_is_exact_recorded_and_resumes(tiny_search, tmp_path):
     steps = [op for t in study.trials for op in t.user_attrs.get("mutation") or []]
     assert len(steps) >= 4 and all(op["init"] == "zero_out" for op in steps)
     assert all("split" not in op for op in steps)
+
+
+def test_train_steps_continue_the_parent_and_resume(tiny_search, tmp_path):
+    """search.mutations=[train]: each child is its parent trained further - the same
+    architecture, starting at the parent's exact accuracy with the parent's optimizer state -
+    and a rerun rebuilds such candidates from their checkpoints to continue the chain."""
+    cfg = {"mutations": ["train"], "study": "tr", "pruner": "none"}
+    tiny_search(trials=3, **cfg).run()
+    summary = tiny_search(trials=5, **cfg).run()
+    study = _study(tmp_path, "tr")
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 5
+    assert summary.timings["trainings"] == 2
+    check_lineage(study)
+    assert check_preserved(study) == 4
+    trials = {t.number: t for t in study.trials}
+    for t in trials.values():
+        if t.user_attrs["job_type"] != "candidate":
+            continue
+        parent = trials[t.user_attrs["parent"]]
+        assert [m["op"] for m in t.user_attrs["mutation"]] == ["train"]
+        assert t.user_attrs["params"] == parent.user_attrs["params"]
+        assert t.user_attrs["arch"]["widths"] == parent.user_attrs["arch"]["widths"]
+        sha = t.user_attrs["checkpoint"]["sha256"]
+        assert sha != parent.user_attrs["checkpoint"]["sha256"]  # it trained
+    grown = [t.user_attrs["grown_optimizer"] for t in trials.values() if t.number]
+    assert grown[:2] == [True, True]  # parents trained in this process hand on their state
 
 
 def test_scratch_mode(tiny_search, tmp_path):

@@ -23,6 +23,7 @@ from nas.search.storage import artifact_store, open_storage, recover_stale
     "values,field",
     [
         ({"mutations": ["widen", "shrink"]}, "search.mutations: unknown mutation 'shrink'"),
+        ({"mutations": ["train"], "warm_start": False}, "search.mutations: train continues"),
         ({"trials": 0}, "search.trials"),
         ({"objective": "speed"}, "search.objective"),
         ({"parent": "pareto"}, "search.parent=pareto"),
@@ -166,6 +167,9 @@ def test_mutation_record_round_trips_and_refuses_foreign_records() -> None:
     fresh = Mutation("widen", "features.0", width=16, factor=2.0, init="zero_out")
     assert fresh.describe() == "widen features.0 x2 (16) zero_out"
     assert Mutation.from_json(fresh.to_json()) == fresh
+    train = Mutation("train", "")
+    assert Mutation.from_json(train.to_json()) == train and train.key() == ("train", "", None)
+    assert format_mutation([train.to_json()]) == "train"
     bad_records = (
         {"op": "shrink", "target": "a"},
         {"op": "widen", "target": "a", "w": 2},
@@ -207,6 +211,59 @@ def test_propose_leaves_the_parent_as_it_was(model_name):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert [m.training for m in teacher.modules()] == flags
     assert [set(vars(m)) for m in teacher.modules()] == [set(a) for a in attrs]
+
+
+def test_train_step_is_a_copy_of_the_parent_with_its_optimizer_state() -> None:
+    """A train child computes what its parent computes, shares no tensor with it (the cached
+    teacher is never trained in place), and its Adam moments are the parent's, copied."""
+    from nas.models import create_model
+    from nas.search.space import propose, replay
+
+    torch.manual_seed(0)
+    teacher = create_model("cnn1d", input_shape=(1, 40), num_classes=10)
+    example = torch.randn(8, 1, 40)
+    opt = torch.optim.AdamW(teacher.parameters(), lr=0.01)
+    teacher(example).logsumexp(1).mean().backward()
+    opt.step()
+    state = opt.state_dict()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    child, records, grown = propose(
+        study.ask(), teacher, example, mutations=["train"], widen_factors=[2.0], max_ops=2,
+        noise=0.0, seed=0, optimizer_state=state,
+    )  # fmt: skip
+    assert [r["op"] for r in records] == ["train"]
+    assert child is not teacher
+    assert not set(map(id, child.parameters())) & set(map(id, teacher.parameters()))
+    teacher.eval(), child.eval()
+    assert torch.equal(child(example), teacher(example))
+    moments = [s["exp_avg"] for s in state["state"].values()]
+    copied = [s["exp_avg"] for s in grown["state"].values()]
+    assert len(copied) == len(moments) > 0
+    for a, b in zip(moments, copied, strict=True):
+        assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+    rebuilt = replay(create_model("cnn1d", input_shape=(1, 40), num_classes=10), records, example)
+    assert rebuilt.state_dict().keys() == teacher.state_dict().keys()
+
+
+def test_train_is_offered_as_the_first_step_only() -> None:
+    """With train among the mutations, a sequence is either [train] or growth steps only."""
+    from nas.models import create_model
+    from nas.search.space import propose
+
+    torch.manual_seed(0)
+    teacher = create_model("cnn1d", input_shape=(1, 40), num_classes=10)
+    example = torch.randn(8, 1, 40)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = []
+    for n in range(12):
+        _, records, _ = propose(
+            study.ask(), teacher, example, mutations=["widen", "deepen", "train"],
+            widen_factors=[2.0], max_ops=2, noise=0.0, seed=n, data=[example],
+        )  # fmt: skip
+        ops = [r["op"] for r in records]
+        assert ops == ["train"] or "train" not in ops, ops
+        seen.append(ops)
+    assert ["train"] in seen and any(len(ops) == 2 for ops in seen), seen
 
 
 def test_reinitialize_is_seeded_and_leaves_the_global_generator_alone() -> None:
