@@ -85,7 +85,7 @@ def prepare(job: dict[str, Any]) -> Any:
         seed_epochs=job["seed_epochs"],
         pruner=job["pruner"],
         pruner_warmup=job["pruner_warmup"],
-        **job.get("search", {}),
+        **mode_settings(job.get("search", {}), job.get("net2net_search", {}), mode),
     )
     return prepare_search(
         config,
@@ -99,6 +99,12 @@ def prepare(job: dict[str, Any]) -> Any:
         run_dir=work / name,
         progress=False,
     )
+
+
+def mode_settings(both: dict[str, Any], net2net_only: dict[str, Any], mode: str) -> dict:
+    """The extra SearchConfig fields of ``mode``: ``--set`` for both, ``--net2net-set`` on top
+    for the warm mode (settings scratch mode has no use for, such as the train step)."""
+    return {**both, **(net2net_only if mode == "net2net" else {})}
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -348,12 +354,15 @@ def _check_settings(ap: argparse.ArgumentParser, args: argparse.Namespace) -> No
     """Refuse settings SearchConfig rejects before anything is written (argparse's exit 2)."""
     from nas.search import SearchConfig, SearchConfigError
 
-    try:
-        SearchConfig.from_dict(
-            {"pruner": args.pruner, "pruner_warmup": args.pruner_warmup, **args.search}
-        )
-    except SearchConfigError as err:
-        ap.error(str(err))
+    for mode in MODES:
+        extra = mode_settings(args.search, args.net2net_search, mode)
+        try:
+            SearchConfig.from_dict(
+                {"pruner": args.pruner, "pruner_warmup": args.pruner_warmup, **extra}
+                | {"warm_start": mode == "net2net"}
+            )
+        except SearchConfigError as err:
+            ap.error(f"{mode} mode: {err}")
 
 
 def main() -> None:
@@ -397,6 +406,16 @@ def main() -> None:
         default=[],
         help="more SearchConfig fields for both modes, VALUE as JSON: --set 'widen_factors=[1.5]'",
     )
+    ap.add_argument(
+        "--net2net-set",
+        dest="net2net_search",
+        metavar="KEY=VALUE",
+        nargs="+",
+        type=_search_setting,
+        default=[],
+        help="SearchConfig fields for the net2net mode only (on top of --set): what only a "
+        'warm start can use, e.g. --net2net-set \'mutations=["widen","deepen","train"]\'',
+    )
     args = ap.parse_args()
     if args.report_only:
         if not (args.out / "results.json").is_file():
@@ -404,7 +423,7 @@ def main() -> None:
         saved = json.loads((args.out / "results.json").read_text())
         write_results(args.out, saved["settings"], saved["chosen"], saved["runs"])
         return
-    args.search = dict(args.search)
+    args.search, args.net2net_search = dict(args.search), dict(args.net2net_search)
     _check_settings(ap, args)
     data = QUICK if args.quick else {**LARGE, "n_samples": args.samples}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -419,6 +438,7 @@ def main() -> None:
             "model": args.model,
             "interval": args.scheduler_interval,
             "search": args.search,
+            "net2net_search": args.net2net_search,
         }
         select = args.seeds[0]
         grid_jobs = [
@@ -447,6 +467,13 @@ def main() -> None:
     write_results(args.out, settings | {"data": data}, chosen, runs)
 
 
+def _settings_text(values: dict[str, Any] | None) -> str:
+    """``k=v k2=v2``: settings as the command line gave them, for the table's header."""
+    return " ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in (values or {}).items()
+    )
+
+
 def write_results(out: Path, settings: dict, chosen: dict[str, int], runs: list[dict]) -> None:
     """results.json, table.md and curves.png in ``out``; the grid runs come first in ``runs``."""
     seconds, seeds = settings["seconds"], settings["seeds"]
@@ -463,16 +490,20 @@ def write_results(out: Path, settings: dict, chosen: dict[str, int], runs: list[
             f"| {r['mode']} | {r['epochs']} | {best_at(r['curve'], seconds) or 0:.4f} |"
         )
     model = settings["model"]
-    extra = " ".join(
-        f"{k}={v if isinstance(v, str) else json.dumps(v)}"
-        for k, v in (settings.get("search") or {}).items()
+    extra = "".join(
+        f"; {flag} {text}"
+        for flag, text in (
+            ("--set", _settings_text(settings.get("search"))),
+            ("net2net only: --net2net-set", _settings_text(settings.get("net2net_search"))),
+        )
+        if text
     )
     samples = settings["data"]["n_samples"]
     md = (
         f"Net2Net search vs scratch, seed model {model} {SEEDS[model][1]}, "
         f"{'' if samples == LARGE['n_samples'] else f'{samples} MNIST-1D examples, '}"
         f"{len(seeds)} seeds, {seconds:.0f} s each "
-        f"(mean ± std over seeds){f'; --set {extra}' if extra else ''}\n\n{result['markdown']}\n\n"
+        f"(mean ± std over seeds){extra}\n\n{result['markdown']}\n\n"
         f"Per-candidate budget grid (seed {seeds[0]}):\n\n" + "\n".join(grid_lines) + "\n"
     )
     (out / "table.md").write_text(md)
