@@ -23,11 +23,13 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("model", ["cnn1d", "vit"])
 def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
     args = ["--quick", "--seconds", "10", "--grid", "1", "2", "--seeds", "0", "--workers", "1",
-            "--model", model, "--set", "max_ops=1", "widen_factors=[1.5]"]  # fmt: skip
+            "--model", model, "--set", "max_ops=1", "widen_factors=[1.5]",
+            "--net2net-set", 'mutations=["widen","train"]']  # fmt: skip
     res = _run(*args, "--seed-epochs", "1", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads((tmp_path / "results.json").read_text())
     assert out["settings"]["search"] == {"max_ops": 1, "widen_factors": [1.5]}
+    assert out["settings"]["net2net_search"] == {"mutations": ["widen", "train"]}
     assert set(out["chosen"]) == {"net2net", "scratch"}
     assert {(r["mode"], r["epochs"]) for r in out["runs"]} == {
         (m, e) for m in ("net2net", "scratch") for e in (1, 2)
@@ -46,6 +48,10 @@ def test_search_vs_scratch_smoke(tmp_path: Path, model: str) -> None:
         assert set(row) >= {"time_to", "best_val_at_limit", "test", "candidates", "overhead_pct"}
     assert "| net2net |" in (tmp_path / "table.md").read_text()
     assert f"seed model {model}" in (tmp_path / "table.md").read_text()
+    assert (
+        'net2net only: --net2net-set mutations=["widen", "train"]'
+        in (tmp_path / "table.md").read_text()
+    )
     assert (tmp_path / "curves.png").stat().st_size > 1000
     # --report-only rebuilds the table from results.json alone
     table = (tmp_path / "table.md").read_text()
@@ -115,7 +121,12 @@ def test_search_vs_scratch_refuses_bad_setting(tmp_path: Path, setting: str) -> 
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [(["--set", "max_ops=0"], "search.max_ops"), (["--pruner", "nope"], "search.pruner")],
+    [
+        (["--set", "max_ops=0"], "search.max_ops"),
+        (["--pruner", "nope"], "search.pruner"),
+        (["--set", 'mutations=["train"]'], "scratch mode: search.mutations: train continues"),
+        (["--net2net-set", "max_ops=0"], "net2net mode: search.max_ops"),
+    ],
 )
 def test_search_vs_scratch_refuses_bad_value(tmp_path: Path, args: list[str], field: str) -> None:
     out = tmp_path / "out"
