@@ -102,9 +102,13 @@ def apply_op_with_mapping(
 
 
 def replay(model: nn.Module, path: list[dict], example_input: torch.Tensor) -> nn.Module:
-    """Rebuild a candidate's structure from the seed model (weights come from its checkpoint)."""
+    """Rebuild a candidate's structure from the seed model (weights come from its checkpoint).
+
+    Train steps leave the structure as it is, so they are passed over (no copy per step of a
+    long training chain)."""
     for op in path:
-        model = apply_op(model, op, example_input, verify=False)
+        if op.get("op") != TRAIN:
+            model = apply_op(model, op, example_input, verify=False)
     return model
 
 
