@@ -52,6 +52,7 @@ class SearchConfig:
     warm_start: bool = True
     grow_optimizer: bool = True
     seed_epochs: int | None = 20
+    train_epochs: int | None = None
     pruner: str = "median"
     pruner_warmup: int = 1
     sampler: str = "tpe"
@@ -107,6 +108,11 @@ class SearchConfig:
                 "search.mutations: train continues the parent's weights, which scratch mode "
                 "(search.warm_start=false) never uses; drop train or set warm_start=true"
             )
+        if self.train_epochs is not None and TRAIN not in self.mutations:
+            raise SearchConfigError(
+                f"search.train_epochs: {self.train_epochs} is a train step's budget, but "
+                f"search.mutations {self.mutations} has no train; add train or drop train_epochs"
+            )
         if self.parent == "pareto" and self.objective != "accuracy_vs_size":
             raise SearchConfigError(
                 "search.parent=pareto needs search.objective=accuracy_vs_size (a Pareto front)"
@@ -116,7 +122,7 @@ class SearchConfig:
         _positive("max_ops", self.max_ops)
         _positive("final_epochs", self.final_epochs)
         _positive("max_failures", self.max_failures)
-        for name in ("seed_epochs", "max_params", "max_flops", "time_limit"):
+        for name in ("seed_epochs", "train_epochs", "max_params", "max_flops", "time_limit"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
         if not self.widen_factors or any(f <= 1.0 for f in self.widen_factors):

@@ -31,6 +31,7 @@ from nas.search.callbacks import CallbackList, CandidateInfo, SearchCallback
 from nas.search.config import SearchConfig
 from nas.search.flops import count_flops, count_params
 from nas.search.metrics import accuracy64, reinitialize
+from nas.search.mutation import is_train_step
 from nas.search.parents import choose_parent
 from nas.search.progress import Progress, best_candidate
 from nas.search.pruners import REFERENCE_ATTR
@@ -346,6 +347,8 @@ class Searcher:
         options = self.env.train
         if info.job_type == "root" and self.cfg.seed_epochs:
             options = options.with_epochs(self.cfg.seed_epochs)
+        if self.cfg.train_epochs and is_train_step(info.mutation):
+            options = options.with_epochs(self.cfg.train_epochs)
         kw = options.train_kwargs(
             lr=float(info.hparams["lr"]), **dict(info.hparams.get("optimizer", {}))
         )

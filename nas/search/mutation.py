@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OPS", "TRAIN", "Mutation", "format_mutation"]
+__all__ = ["OPS", "TRAIN", "Mutation", "format_mutation", "is_train_step"]
 
 OPS = ("widen", "deepen", "train")
 #: the op that keeps the architecture: the child continues training its parent's weights
@@ -98,3 +98,9 @@ def format_mutation(mutation: Iterable[Mapping[str, Any] | Mutation] | None) -> 
         except (ValueError, TypeError):
             parts.append(str(step))
     return "; ".join(parts) if parts else "seed"
+
+
+def is_train_step(mutation: Iterable[Mapping[str, Any] | Mutation] | None) -> bool:
+    """Whether a candidate's mutation is the train step (it always comes alone)."""
+    ops = [Mutation.from_json(step).op for step in mutation or []]
+    return ops == [TRAIN]
