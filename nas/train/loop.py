@@ -183,7 +183,7 @@ def train(
     amp: bool = True,
     channels_last: bool = True,
     progress: bool = True,
-    on_epoch: Callable[[EpochRecord], bool | None] | None = None,
+    on_epoch: Callable[[EpochRecord], Any] | None = None,
     optimizer_state: dict | None = None,
     exact_val: bool = False,
 ) -> TrainResult:
@@ -205,7 +205,8 @@ def train(
         amp: Mixed precision (bf16, or fp16 with a GradScaler) - CUDA only.
         channels_last: Channels-last memory format for 4D inputs - CUDA only.
         progress: Show a transient rich progress bar (only on a terminal).
-        on_epoch: Called with each :class:`EpochRecord`; returning True stops the run.
+        on_epoch: Called with each :class:`EpochRecord`; a true return value (``True``,
+            ``numpy.True_``) stops the run.
         optimizer_state: An optimizer ``state_dict`` loaded after creation (per-parameter state
             such as Adam moments; the configured hyperparameters are kept).
         exact_val: Val accuracy as ``evaluate(..., exact=True)`` computes it (float64 for
@@ -312,7 +313,7 @@ def train(
                 sched.step()
             if budget.epochs is not None and epoch >= budget.epochs:
                 done = True
-            if on_epoch is not None and on_epoch(record) is True:
+            if on_epoch is not None and on_epoch(record):  # numpy.bool_ too (Optuna's pruners)
                 status, done = "stopped", True
                 message = f"train: stopped by on_epoch after epoch {epoch}"
     if status == "completed":

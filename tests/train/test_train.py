@@ -7,6 +7,7 @@ import functools
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -118,6 +119,12 @@ def test_on_epoch_stops_the_run(data: DataBundle) -> None:
 
     result = _run(data, Budget(epochs=5), on_epoch=stop_after_two)
     assert result.status == "stopped" and len(result.curve) == 2 and seen == result.curve
+
+
+def test_on_epoch_stops_on_a_numpy_bool(data: DataBundle) -> None:
+    """Optuna's median / percentile pruners answer numpy.bool_: that must stop a run too."""
+    result = _run(data, Budget(epochs=5), on_epoch=lambda r: np.float64(r.epoch) >= 2)
+    assert result.status == "stopped" and len(result.curve) == 2
 
 
 def test_scheduler_steps_once_per_epoch(data: DataBundle) -> None:
