@@ -17,6 +17,7 @@ from nas.models import build_from_spec
 from nas.search.metrics import accuracy64
 from nas.search.mutation import OPS
 from nas.search.space import replay
+from nas.train import Budget, TrainOptions
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -149,6 +150,41 @@ def test_train_steps_continue_the_parent_and_resume(tiny_search, tmp_path):
     assert grown[:2] == [True, True]  # parents trained in this process hand on their state
 
 
+def test_train_steps_get_their_own_budget(tiny_search, tmp_path):
+    """search.train_epochs sizes the train steps only: grown children keep the candidates'
+    budget (1 epoch here), train children train train_epochs epochs."""
+    tiny_search(
+        trials=8, mutations=["widen", "train"], train_epochs=2, study="te", pruner="none"
+    ).run()
+    epochs = {"widen": set(), "train": set()}
+    for t in _study(tmp_path, "te").get_trials(states=(TrialState.COMPLETE,)):
+        if t.user_attrs["job_type"] == "candidate":
+            ops = {m["op"] for m in t.user_attrs["mutation"]}
+            epochs["train" if ops == {"train"} else "widen"].add(len(t.user_attrs["curve"]))
+    assert epochs == {"widen": {1}, "train": {2}}
+
+
+def test_the_last_epoch_is_never_pruned(tiny_search, tmp_path):
+    """The pruner is asked only while stopping still saves epochs: a candidate that trained
+    its whole budget keeps its result, even below the median of its predecessors there."""
+    two = TrainOptions(budget=Budget(epochs=2), progress=False)
+    tiny_search(train=two, trials=10, study="last", pruner="median", pruner_warmup=2).run()
+    done = sorted(_study(tmp_path, "last").get_trials(states=FINISHED), key=lambda t: t.number)
+    children = [t for t in done if t.user_attrs["job_type"] == "candidate"]
+    pruned = [t.number for t in children if t.state == TrialState.PRUNED]
+    assert not pruned, f"trials {pruned} pruned at their last epoch (warm-up 2 of 2 epochs)"
+    # the case the rule is for came up: the same median pruner, shown the children completed
+    # before one that completed, would have pruned it at its last epoch
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)
+    would_prune = []
+    for t in children:
+        before = optuna.create_study(direction="maximize")
+        before.add_trials([c for c in children if c.number < t.number and c.state == t.state])
+        if t.state == TrialState.COMPLETE and pruner.prune(before, t):
+            would_prune.append(t.number)
+    assert would_prune
+
+
 def test_scratch_mode(tiny_search, tmp_path):
     summary = tiny_search(
         warm_start=False, trials=3, study="scratch", final_train="scratch", final_epochs=1
@@ -202,8 +238,6 @@ def test_pretrained_root_is_grown_not_retrained(tiny_search, tmp_path):
 
 
 def test_nan_loss_prunes_with_reason(tiny_search, tmp_path):
-    from nas.train import Budget, TrainOptions
-
     # plain SGD at 1e30 x the root's lr: the child's loss overflows to inf/NaN at once, whatever
     # the mutation (at 1e12 a widened child's loss stayed finite, ~6e17)
     sgd = TrainOptions(

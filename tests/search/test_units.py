@@ -24,6 +24,8 @@ from nas.search.storage import artifact_store, open_storage, recover_stale
     [
         ({"mutations": ["widen", "shrink"]}, "search.mutations: unknown mutation 'shrink'"),
         ({"mutations": ["train"], "warm_start": False}, "search.mutations: train continues"),
+        ({"train_epochs": 3}, "search.train_epochs: 3 is a train step's budget"),
+        ({"mutations": ["train"], "train_epochs": 0}, "search.train_epochs"),
         ({"trials": 0}, "search.trials"),
         ({"objective": "speed"}, "search.objective"),
         ({"parent": "pareto"}, "search.parent=pareto"),
