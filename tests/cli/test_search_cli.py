@@ -97,7 +97,9 @@ def test_resume_after_sigkill(tmp_path):
     Candidates train 30 epochs so that a poll of the storage sees one RUNNING mid-training.
     """
     url = f"sqlite:///{tmp_path}/nas.db"
-    args = [f"storage={url}", *TINY, "search.study=k", "search.trials=6", "train.epochs=30"]
+    # no pruner: a pruned candidate ends right after its epoch report, racing the kill
+    args = [f"storage={url}", *TINY, "search.study=k", "search.trials=6", "train.epochs=30",
+            "search.pruner=none"]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "nas.cli_search", *args, f"hydra.run.dir={tmp_path}/run1"],
         cwd=tmp_path,
