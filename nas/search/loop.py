@@ -354,9 +354,6 @@ class Searcher:
         )
         kw["progress"] = options.progress and self.env.progress
         can_prune = info.job_type != "root" and len(self.cfg.directions) == 1
-        # the last epoch is paid for: pruning there saves nothing and throws away a result
-        # that may be the new best (a warm child with a small gain over a strong parent)
-        last_epoch = options.budget.epochs
         curve: list[dict] = []
         last_write = [time.perf_counter()]
 
@@ -371,7 +368,9 @@ class Searcher:
             if not can_prune or not math.isfinite(r["val_acc"]):
                 return False
             trial.report(r["val_acc"], r["epoch"])
-            return r["epoch"] != last_epoch and trial.should_prune()
+            # train() ignores it at the last epoch: a finished result (maybe the new best, a
+            # warm child with a small gain over a strong parent) is never thrown away
+            return trial.should_prune()
 
         res = train(
             model, self.env.data, seed=self.cfg.seed + trial.number, on_epoch=on_epoch,

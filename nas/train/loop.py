@@ -206,7 +206,7 @@ def train(
         channels_last: Channels-last memory format for 4D inputs - CUDA only.
         progress: Show a transient rich progress bar (only on a terminal).
         on_epoch: Called with each :class:`EpochRecord`; a true return value (``True``,
-            ``numpy.True_``) stops the run.
+            ``numpy.True_``) stops the run, unless its budget is used up with that epoch.
         optimizer_state: An optimizer ``state_dict`` loaded after creation (per-parameter state
             such as Adam moments; the configured hyperparameters are kept).
         exact_val: Val accuracy as ``evaluate(..., exact=True)`` computes it (float64 for
@@ -313,7 +313,9 @@ def train(
                 sched.step()
             if budget.epochs is not None and epoch >= budget.epochs:
                 done = True
-            if on_epoch is not None and on_epoch(record):  # numpy.bool_ too (Optuna's pruners)
+            # a stop asked for once the budget is used up saves nothing: the run completed
+            # (and its result counts); numpy.bool_ is a true value too (Optuna's pruners)
+            if on_epoch is not None and on_epoch(record) and not done:
                 status, done = "stopped", True
                 message = f"train: stopped by on_epoch after epoch {epoch}"
     if status == "completed":

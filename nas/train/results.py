@@ -77,7 +77,8 @@ class TrainResult:
 
     Attributes:
         status: ``"completed"`` (budget used up), ``"diverged"`` (NaN/inf training loss; the
-            model's weights are then unusable) or ``"stopped"`` (``on_epoch`` returned True).
+            model's weights are then unusable) or ``"stopped"`` (``on_epoch`` returned True
+            before the budget was used up).
         curve: One record per evaluated epoch.
         best_val_acc: Highest ``val_acc`` in the curve (0.0 when the curve is empty).
         final_val_acc: ``val_acc`` of the last record (0.0 when the curve is empty).
