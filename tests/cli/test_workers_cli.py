@@ -130,8 +130,9 @@ def test_workers_on_postgres_survive_a_sigkill(postgres, tmp_path):
     failed as stale (same host: its pid is gone) within a few seconds, its place in the budget
     is taken by another candidate, and the two others finish the study."""
     url = postgres.create_database("workers")
-    # no pruner: a pruned candidate ends right after its epoch report, racing the kill
-    args = [f"storage={url}", "search.study=pg", "search.trials=6", "train.epochs=20",
+    # candidates of ~3 s (20 epochs took 0.4 s: the poll could miss them all) and no pruner (a
+    # pruned candidate ends right after its epoch report): a window the kill cannot miss
+    args = [f"storage={url}", "search.study=pg", "search.trials=6", "train.epochs=150",
             "search.pruner=none"]  # fmt: skip
     procs = [start_worker(tmp_path, f"pg{i}", *args) for i in range(3)]
     killed, t_kill = kill_mid_candidate(url, "pg", procs[2])
