@@ -109,6 +109,12 @@ def widening(args: argparse.Namespace) -> str:
     return f"{args.split} split"
 
 
+def preset_widths(name: str, scale: int = 1) -> tuple[list[int], list[int]]:
+    """The preset's teacher and wide widths, every width times ``scale``."""
+    preset = PRESETS[name]
+    return [w * scale for w in preset["teacher"]], [w * scale for w in preset["wide"]]
+
+
 def load_data(name: str, seed: int, quick: bool) -> DataBundle:
     preset = PRESETS[name]
     return load(name, seed=seed, **preset["quick_data" if quick else "data"])
@@ -178,7 +184,7 @@ def fit(
     cosine).
 
     Returns the arm's record: ``epoch``, ``val_acc``, ``seconds`` (with the epoch-0 point),
-    ``train_loss``, the final ``test_acc`` and the ``lr``.
+    ``train_loss``, the final ``test_acc``, the ``lr`` and the model's ``params``.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"fit: schedule must be one of {SCHEDULES}, got {schedule!r}")
@@ -208,6 +214,7 @@ def fit(
         "train_loss": [None] + [r.train_loss for r in result.curve],
         "test_acc": test_acc,
         "final_val_acc": result.curve[-1].val_acc,
+        "params": sum(p.numel() for p in model.parameters()),
     }
 
 

@@ -81,6 +81,22 @@ def test_zero_out_students_start_at_their_teacher(name: str, tmp_path: Path) -> 
     assert warm and all(runs["arms"][a][0]["val_acc"][0] == teacher64 for a in warm)
 
 
+def test_width_scale_widens_teacher_and_student(tmp_path: Path) -> None:
+    module = importlib.import_module("paper_wider")
+    params = {}
+    for scale in (1, 2):
+        out = tmp_path / f"x{scale}"
+        argv = ["--quick", "--seeds", "0", "--data", "mnist1d", "--width-scale", str(scale)]
+        module.main([*argv, "--out", str(out)])
+        runs = json.loads((out / "mnist1d" / "runs.json").read_text())
+        arms = runs["arms"]
+        assert {r[0]["params"] for r in arms.values()} == {arms["random init"][0]["params"]}
+        assert arms["Net2WiderNet zero-out"][0]["val_acc"][0] == runs["teacher"][0]["val_acc64"]
+        params[scale] = runs["teacher"][0]["params"], arms["random init"][0]["params"]
+    assert params[2][0] > 2 * params[1][0] and params[2][1] > 2 * params[1][1]
+    assert "widths x 2" in (tmp_path / "x2" / "table.md").read_text()
+
+
 def test_bad_option_exits_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     module = importlib.import_module("paper_wider")
     with pytest.raises(SystemExit) as exc:
@@ -93,4 +109,8 @@ def test_bad_option_exits_with_one_line(tmp_path: Path, capsys: pytest.CaptureFi
             ["--init", "zero_out", "--noise", "0.01", "--out", str(tmp_path / "x")]
         )
     assert exc.value.code == 2 and "--init zero_out makes none" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit) as exc:
+        module.main(["--width-scale", "0", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "--width-scale must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
