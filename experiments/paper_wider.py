@@ -2,9 +2,9 @@
 
 A narrow teacher is trained, then widened (every width group x2) five ways: Net2WiderNet
 (exact), with noise on the copied units, with the exact uneven split, zero-out (new units
-fresh, outgoing weights zero: exact) and random pad (new units random). The same wide architecture trained from random init is the baseline. Every arm
-trains with the same budget; students at ``--student-lr-ratio`` x the teacher's lr, random init
-at the teacher's lr.
+fresh, outgoing weights zero: exact) and random pad (new units random). The same wide
+architecture trained from random init is the baseline. Every arm trains with the same budget;
+students at ``--student-lr-ratio`` x the teacher's lr, random init at the teacher's lr.
 
     python experiments/paper_wider.py                     # 5 seeds, mnist1d and digits
     python experiments/paper_wider.py --quick --seeds 0   # seconds
